@@ -1,0 +1,544 @@
+"""The calcium score engine: Agatston, volume and mass, per lesion, per artery and in total.
+
+Pure numpy/scipy: a :class:`~scoring.volume.CTVolume` in, frozen dataclasses out. Arrays are
+indexed ``(z, y, x)``.
+
+The method, step by step (Agatston 1990; clinical.md sections 1-2):
+
+1. Candidate pixels are those at or above ``threshold_hu`` (130 HU), slice by slice.
+2. In each slice, candidate pixels form 2-D connected components (8-connectivity by default).
+3. Components smaller than ``min_area_mm2`` are ignored. Area = pixel count x row spacing x
+   column spacing, so non-square pixels are handled.
+4. Each component is weighted by its peak HU: 130-199 -> 1, 200-299 -> 2, 300-399 -> 3,
+   >= 400 -> 4; its score is area x weight, multiplied by ``increment / 3 mm`` so that thinner or
+   overlapping reconstructions stay comparable with the 3 mm definition.
+5. Components that overlap in-plane in adjacent slices are joined into one candidate lesion (the
+   row of the per-lesion table and the unit the artery labels apply to).
+6. Volume = voxels of the lesion x voxel volume (voxel depth = slice increment, Callister 1998);
+   mass = c_HA x mean HU x volume (McCollough 2007).
+
+References
+----------
+Agatston AS et al. JACC 1990;15(4):827-832.
+Callister TQ et al. Radiology 1998;208:807-814.
+McCollough CH et al. Radiology 2007;243:527-538.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+from scipy import ndimage
+
+from scoring.errors import InvalidParameterError, LabelMapError
+from scoring.parameters import (
+    ARTERIES,
+    REFERENCE_KVP,
+    REFERENCE_SLICE_MM,
+    STANDARD_THICKNESS_RANGE_MM,
+    UNCALIBRATED_MASS_FACTOR_MG_PER_MM3_HU,
+    Artery,
+    Connectivity,
+    ExclusionReason,
+    ScoringParameters,
+    VolumeMethod,
+)
+from scoring.result import (
+    Candidate,
+    CandidateSet,
+    Component2D,
+    ExcludedCandidate,
+    Lesion,
+    LesionLabel,
+    ScoreResult,
+    ScoringWarning,
+    WarningCode,
+)
+from scoring.volume import CTVolume
+
+# Lower edges of the Agatston density weights 2, 3 and 4 (Agatston 1990): peak HU 130-199 -> 1,
+# 200-299 -> 2, 300-399 -> 3, >= 400 -> 4.
+_WEIGHT_EDGES_HU = np.array([200.0, 300.0, 400.0])
+
+# DICOM (0018,9351)/(0018,9352) carry mg HA per cm^3 per HU (about 0.75-0.93 on real scanners,
+# clinical.md section 2); a value this small must already be per mm^3.
+_FACTOR_PER_CM3_MIN = 0.05
+
+_AREA_TOLERANCE = 1e-9
+
+
+def agatston_weight(peak_hu: float) -> int:
+    """Agatston density weight of a 2-D lesion from its peak HU.
+
+    130-199 HU -> 1, 200-299 -> 2, 300-399 -> 3, >= 400 -> 4 (Agatston 1990). Peaks below 130 HU,
+    possible only with a lowered threshold, get weight 1.
+    """
+    return 1 + int(np.searchsorted(_WEIGHT_EDGES_HU, peak_hu, side="right"))
+
+
+def _structure(connectivity: Connectivity) -> npt.NDArray[np.bool_]:
+    rank_connectivity = 1 if connectivity == Connectivity.FOUR else 2
+    return ndimage.generate_binary_structure(2, rank_connectivity)
+
+
+@dataclass(frozen=True, slots=True)
+class _MassFactor:
+    value: float
+    calibrated: bool
+    source: str
+
+
+def _mass_factor(volume: CTVolume, params: ScoringParameters) -> _MassFactor:
+    if params.mass_factor_mg_per_mm3_hu is not None:
+        return _MassFactor(params.mass_factor_mg_per_mm3_hu, True, "parameter")
+    dicom_factor = volume.acquisition.mass_factor_patient
+    if dicom_factor is not None and dicom_factor > 0:
+        per_mm3 = dicom_factor / 1000.0 if dicom_factor >= _FACTOR_PER_CM3_MIN else dicom_factor
+        return _MassFactor(per_mm3, True, "DICOM (0018,9351) Calcium Scoring Mass Factor Patient")
+    return _MassFactor(
+        UNCALIBRATED_MASS_FACTOR_MG_PER_MM3_HU, False, "uncalibrated default (no calibration)"
+    )
+
+
+def _acquisition_warnings(volume: CTVolume, mass: _MassFactor) -> list[ScoringWarning]:
+    warnings: list[ScoringWarning] = []
+    kvp = volume.acquisition.kvp
+    if kvp is None:
+        warnings.append(
+            ScoringWarning(
+                WarningCode.KVP_UNKNOWN,
+                "The tube voltage (kVp) is not recorded; the Agatston method is defined at "
+                "120 kVp, so check the protocol before relying on the score.",
+            )
+        )
+    elif abs(kvp - REFERENCE_KVP) > 0.5:
+        warnings.append(
+            ScoringWarning(
+                WarningCode.NON_STANDARD_KVP,
+                f"Acquired at {kvp:g} kVp, scored with the standard 130 HU threshold: the Agatston "
+                "method is defined at 120 kVp, so this score is non-standard and may not be "
+                "comparable with reference values.",
+            )
+        )
+    geometry = volume.geometry
+    low, high = STANDARD_THICKNESS_RANGE_MM
+    if not low - 1e-6 <= geometry.slice_thickness_mm <= high + 1e-6:
+        warnings.append(
+            ScoringWarning(
+                WarningCode.NON_STANDARD_THICKNESS,
+                f"Slice thickness {geometry.slice_thickness_mm:g} mm is outside the standard "
+                f"{low:g}-{high:g} mm; the score was normalised by increment/3 mm but may differ "
+                "from a standard 3 mm reconstruction.",
+            )
+        )
+    if geometry.increment_mm < geometry.slice_thickness_mm - 0.01:
+        warnings.append(
+            ScoringWarning(
+                WarningCode.OVERLAPPING_SLICES,
+                f"Overlapping reconstruction (increment {geometry.increment_mm:g} mm < thickness "
+                f"{geometry.slice_thickness_mm:g} mm): Agatston scaled by increment/3 mm, volume "
+                "counted with the increment as voxel depth.",
+            )
+        )
+    if not mass.calibrated:
+        warnings.append(
+            ScoringWarning(
+                WarningCode.MASS_UNCALIBRATED,
+                "Mass score is uncalibrated: no calibration factor was given and the images carry "
+                f"none, so a typical factor ({mass.value * 1000:.2f} mg HA/cm^3 per HU) was used.",
+            )
+        )
+    return warnings
+
+
+class _UnionFind:
+    def __init__(self) -> None:
+        self.parent: list[int] = []
+
+    def add(self) -> int:
+        self.parent.append(len(self.parent))
+        return len(self.parent) - 1
+
+    def find(self, i: int) -> int:
+        root = i
+        while self.parent[root] != root:
+            root = self.parent[root]
+        while self.parent[i] != root:
+            self.parent[i], i = root, self.parent[i]
+        return root
+
+    def union(self, a: int, b: int) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            self.parent[max(ra, rb)] = min(ra, rb)
+
+
+def find_candidates(volume: CTVolume, params: ScoringParameters | None = None) -> CandidateSet:
+    """Every calcified candidate lesion of a volume, with its Agatston, volume and mass.
+
+    Parameters
+    ----------
+    volume
+        The CT volume in HU, ``(z, y, x)``.
+    params
+        Scoring parameters; the common clinical profile when omitted.
+
+    Returns
+    -------
+    CandidateSet
+        Candidates in order of their first slice, ``lesion_id`` from 1, plus the count of 2-D
+        components ignored for being under the minimum area, the mass factor used and the
+        acquisition warnings.
+    """
+    params = params or ScoringParameters()
+    geometry = volume.geometry
+    hu = volume.hu
+    n_slices, n_rows, n_cols = volume.shape
+    pixel_area = geometry.pixel_area_mm2
+    increment_factor = (
+        geometry.increment_mm / REFERENCE_SLICE_MM if params.normalise_increment else 1.0
+    )
+    structure = _structure(params.connectivity)
+    threshold = params.threshold_hu
+    mass = _mass_factor(volume, params)
+
+    components: list[Component2D] = []
+    union = _UnionFind()
+    ignored = 0
+    previous_labels: npt.NDArray[np.int32] | None = None
+    previous_ids: npt.NDArray[np.int64] | None = None
+
+    for z in range(n_slices):
+        plane = hu[z]
+        mask = plane >= threshold if params.threshold_inclusive else plane > threshold
+        labels, n_labels = ndimage.label(mask, structure=structure)
+        if n_labels == 0:
+            previous_labels = None
+            continue
+        flat = np.flatnonzero(labels)
+        pixel_labels = labels.ravel()[flat]
+        counts = np.bincount(pixel_labels, minlength=n_labels + 1)
+        keep = counts * pixel_area >= params.min_area_mm2 - _AREA_TOLERANCE
+        keep[0] = False
+        n_kept = int(np.count_nonzero(keep))
+        ignored += n_labels - n_kept
+        if n_kept == 0:
+            previous_labels = None
+            continue
+        kept_pixels = keep[pixel_labels]
+        flat = flat[kept_pixels]
+        pixel_labels = pixel_labels[kept_pixels]
+        order = np.argsort(pixel_labels, kind="stable")
+        flat = flat[order]
+        pixel_labels = pixel_labels[order]
+        values = plane.ravel()[flat].astype(np.float64)
+        starts = np.flatnonzero(np.r_[True, pixel_labels[1:] != pixel_labels[:-1]])
+        peaks = np.maximum.reduceat(values, starts)
+        sums = np.add.reduceat(values, starts)
+        sizes = np.diff(np.r_[starts, flat.size])
+        rows = (flat // n_cols).astype(np.int32)
+        cols = (flat % n_cols).astype(np.int32)
+        weights = 1 + np.searchsorted(_WEIGHT_EDGES_HU, peaks, side="right")
+
+        # global id of each kept local label, for joining with the next slice
+        ids = np.zeros(n_labels + 1, dtype=np.int64) - 1
+        for k, start in enumerate(starts):
+            end = start + sizes[k]
+            area = float(sizes[k]) * pixel_area
+            weight = int(weights[k])
+            components.append(
+                Component2D(
+                    slice_index=z,
+                    rows=rows[start:end],
+                    cols=cols[start:end],
+                    area_mm2=area,
+                    peak_hu=float(peaks[k]),
+                    sum_hu=float(sums[k]),
+                    weight=weight,
+                    agatston=area * weight * increment_factor,
+                )
+            )
+            ids[pixel_labels[start]] = union.add()
+
+        if previous_labels is not None and previous_ids is not None:
+            overlap = (previous_labels > 0) & (labels > 0)
+            if overlap.any():
+                prev_global = previous_ids[previous_labels[overlap]]
+                cur_global = ids[labels[overlap]]
+                valid = (prev_global >= 0) & (cur_global >= 0)
+                pairs = np.unique(np.stack([prev_global[valid], cur_global[valid]]), axis=1)
+                for a, b in pairs.T:
+                    union.union(int(a), int(b))
+        previous_labels = np.where(keep[labels], labels, 0).astype(np.int32)
+        previous_ids = ids
+
+    groups: dict[int, list[int]] = {}
+    for index in range(len(components)):
+        groups.setdefault(union.find(index), []).append(index)
+
+    candidates = tuple(
+        _make_candidate(
+            lesion_id,
+            [components[i] for i in members],
+            volume,
+            params,
+            mass.value,
+        )
+        for lesion_id, members in enumerate(
+            sorted(groups.values(), key=lambda m: (components[m[0]].slice_index, m[0])), start=1
+        )
+    )
+    return CandidateSet(
+        candidates=candidates,
+        shape=(n_slices, n_rows, n_cols),
+        parameters=params,
+        ignored_small_components=ignored,
+        mass_factor_mg_per_mm3_hu=mass.value,
+        mass_calibrated=mass.calibrated,
+        mass_factor_source=mass.source,
+        warnings=tuple(_acquisition_warnings(volume, mass)),
+    )
+
+
+def _make_candidate(
+    lesion_id: int,
+    members: list[Component2D],
+    volume: CTVolume,
+    params: ScoringParameters,
+    mass_factor: float,
+) -> Candidate:
+    geometry = volume.geometry
+    voxel_count = sum(c.rows.size for c in members)
+    sum_hu = sum(c.sum_hu for c in members)
+    mean_hu = sum_hu / voxel_count
+    voxel_volume = voxel_count * geometry.voxel_volume_mm3
+    z_mean = sum(c.slice_index * c.rows.size for c in members) / voxel_count
+    y_mean = sum(float(c.rows.sum()) for c in members) / voxel_count
+    x_mean = sum(float(c.cols.sum()) for c in members) / voxel_count
+    centroid_mm = geometry.to_patient_mm(z_mean, y_mean, x_mean)
+    if params.volume_method == VolumeMethod.ISOTROPIC:
+        volume_mm3 = _isotropic_volume(members, volume, params)
+    else:
+        volume_mm3 = voxel_volume
+    return Candidate(
+        lesion_id=lesion_id,
+        components=tuple(members),
+        slice_range=(min(c.slice_index for c in members), max(c.slice_index for c in members)),
+        area_mm2=sum(c.area_mm2 for c in members),
+        max_area_mm2=max(c.area_mm2 for c in members),
+        peak_hu=max(c.peak_hu for c in members),
+        mean_hu=mean_hu,
+        agatston=sum(c.agatston for c in members),
+        volume_mm3=volume_mm3,
+        # mass from the acquired voxels whatever the volume method: c_HA x mean HU x volume
+        # (McCollough 2007) = c_HA x sum of HU x voxel volume
+        mass_mg=mass_factor * mean_hu * voxel_volume,
+        voxel_count=voxel_count,
+        centroid_index=(z_mean, y_mean, x_mean),
+        centroid_mm=(float(centroid_mm[0]), float(centroid_mm[1]), float(centroid_mm[2])),
+    )
+
+
+def _isotropic_volume(
+    members: Sequence[Component2D], volume: CTVolume, params: ScoringParameters
+) -> float:
+    """Volume after resampling the lesion's box to isotropic voxels of the in-plane spacing.
+
+    Linear interpolation of HU, re-thresholded, restricted to the (nearest-neighbour resampled)
+    lesion footprint grown by one voxel so that interpolation at its rim is kept.
+    """
+    geometry = volume.geometry
+    zs = np.concatenate([np.full(c.rows.size, c.slice_index) for c in members])
+    ys = np.concatenate([c.rows for c in members])
+    xs = np.concatenate([c.cols for c in members])
+    lo = np.maximum([zs.min() - 1, ys.min() - 1, xs.min() - 1], 0)
+    hi = np.minimum([zs.max() + 2, ys.max() + 2, xs.max() + 2], volume.shape)
+    box = volume.hu[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]].astype(np.float32)
+    footprint = np.zeros(box.shape, dtype=bool)
+    footprint[zs - lo[0], ys - lo[1], xs - lo[2]] = True
+    footprint = ndimage.binary_dilation(footprint)
+    iso = min(geometry.pixel_spacing_mm)
+    zoom = (
+        geometry.increment_mm / iso,
+        geometry.pixel_spacing_mm[0] / iso,
+        geometry.pixel_spacing_mm[1] / iso,
+    )
+    resampled = ndimage.zoom(box, zoom, order=1, mode="nearest", grid_mode=True)
+    region = ndimage.zoom(footprint.astype(np.uint8), zoom, order=0, grid_mode=True) > 0
+    if params.threshold_inclusive:
+        above = resampled >= params.threshold_hu
+    else:
+        above = resampled > params.threshold_hu
+    return float(np.count_nonzero(above & region)) * iso**3
+
+
+def labels_from_mask(
+    candidates: CandidateSet, mask: npt.NDArray[np.bool_]
+) -> dict[int, LesionLabel]:
+    """Score the candidates lying (by majority of their voxels) inside a region of interest.
+
+    Raises
+    ------
+    LabelMapError
+        When ``mask`` does not have the volume's shape.
+    """
+    if mask.shape != candidates.shape:
+        raise LabelMapError(
+            f"region-of-interest mask has shape {mask.shape}, the volume {candidates.shape}"
+        )
+    labels: dict[int, LesionLabel] = {}
+    for cand in candidates.candidates:
+        inside = np.count_nonzero(mask[cand.voxel_indices()])
+        if 2 * inside >= cand.voxel_count:
+            labels[cand.lesion_id] = LesionLabel()
+        else:
+            labels[cand.lesion_id] = LesionLabel(
+                excluded=ExclusionReason.OUTSIDE_ROI,
+                detail=f"{cand.voxel_count - inside} of {cand.voxel_count} voxels outside the ROI",
+            )
+    return labels
+
+
+def labels_from_label_map(
+    candidates: CandidateSet, label_map: npt.NDArray[np.integer]
+) -> dict[int, LesionLabel]:
+    """Artery of each candidate from a reader's label map (1=LM, 2=LAD, 3=LCX, 4=RCA, 0=none).
+
+    Each candidate takes the artery most of its voxels carry (ties go to the first in the order
+    LM, LAD, LCX, RCA); a candidate with no labelled voxel is excluded as not labelled.
+
+    Raises
+    ------
+    LabelMapError
+        When the label map's shape differs from the volume's.
+    """
+    if label_map.shape != candidates.shape:
+        raise LabelMapError(
+            f"label map has shape {label_map.shape} but the series is {candidates.shape} "
+            "(slices, rows, columns): export it from the same series"
+        )
+    labels: dict[int, LesionLabel] = {}
+    for cand in candidates.candidates:
+        values = np.asarray(label_map[cand.voxel_indices()]).astype(np.int64)
+        votes = np.bincount(values[(values >= 1) & (values <= len(ARTERIES))], minlength=5)
+        if votes[1:].sum() == 0:
+            labels[cand.lesion_id] = LesionLabel(
+                excluded=ExclusionReason.NOT_LABELLED, detail="no voxel carries an artery label"
+            )
+            continue
+        code = int(np.argmax(votes[1:])) + 1
+        labels[cand.lesion_id] = LesionLabel(
+            artery=Artery.from_code(code),
+            detail=f"reader label on {int(votes[code])} of {cand.voxel_count} voxels",
+        )
+    return labels
+
+
+def score_candidates(
+    candidates: CandidateSet,
+    labels: Mapping[int, LesionLabel] | None = None,
+    *,
+    roi: str = "whole",
+    extra_warnings: Sequence[ScoringWarning] = (),
+) -> ScoreResult:
+    """Totals, per-artery parts and the lesion table from candidates and decisions about them.
+
+    Parameters
+    ----------
+    candidates
+        From :func:`find_candidates`.
+    labels
+        ``lesion_id -> LesionLabel``. ``None`` scores every candidate (``--roi whole``, what a
+        physicist does on a phantom). With labels, a candidate missing from them is excluded.
+    roi
+        How the candidates were chosen (``whole``, ``mask``, ``auto``, ``labels``), recorded.
+    extra_warnings
+        Warnings from the labelling step (e.g. metal), appended to the acquisition warnings.
+    """
+    if roi not in {"whole", "mask", "auto", "labels"}:
+        raise InvalidParameterError(f"roi must be whole, mask, auto or labels, got {roi!r}")
+    lesions: list[Lesion] = []
+    excluded: list[ExcludedCandidate] = []
+    for cand in candidates.candidates:
+        if labels is None:
+            label = LesionLabel()
+        else:
+            label = labels.get(
+                cand.lesion_id,
+                LesionLabel(excluded=ExclusionReason.NOT_LABELLED, detail="no decision recorded"),
+            )
+        if label.excluded is not None:
+            excluded.append(
+                ExcludedCandidate(
+                    lesion_id=cand.lesion_id,
+                    reason=label.excluded,
+                    detail=label.detail,
+                    slice_range=cand.slice_range,
+                    peak_hu=cand.peak_hu,
+                    agatston=cand.agatston,
+                    volume_mm3=cand.volume_mm3,
+                    centroid_mm=cand.centroid_mm,
+                )
+            )
+            continue
+        lesions.append(
+            Lesion(
+                lesion_id=cand.lesion_id,
+                artery=label.artery,
+                slice_range=cand.slice_range,
+                area_mm2=cand.area_mm2,
+                max_area_mm2=cand.max_area_mm2,
+                peak_hu=cand.peak_hu,
+                mean_hu=cand.mean_hu,
+                agatston=cand.agatston,
+                volume_mm3=cand.volume_mm3,
+                mass_mg=cand.mass_mg,
+                centroid_mm=cand.centroid_mm,
+                voxel_count=cand.voxel_count,
+                detail=label.detail,
+            )
+        )
+
+    def by_artery(attribute: str) -> dict[Artery, float]:
+        return {
+            artery: math.fsum(getattr(les, attribute) for les in lesions if les.artery == artery)
+            for artery in ARTERIES
+        }
+
+    return ScoreResult(
+        agatston=math.fsum(les.agatston for les in lesions),
+        volume_mm3=math.fsum(les.volume_mm3 for les in lesions),
+        mass_mg=math.fsum(les.mass_mg for les in lesions),
+        agatston_by_artery=by_artery("agatston"),
+        volume_mm3_by_artery=by_artery("volume_mm3"),
+        mass_mg_by_artery=by_artery("mass_mg"),
+        lesion_count_by_artery={
+            artery: sum(1 for les in lesions if les.artery == artery) for artery in ARTERIES
+        },
+        lesions=tuple(lesions),
+        excluded=tuple(excluded),
+        ignored_small_components=candidates.ignored_small_components,
+        mass_calibrated=candidates.mass_calibrated,
+        mass_factor_mg_per_mm3_hu=candidates.mass_factor_mg_per_mm3_hu,
+        mass_factor_source=candidates.mass_factor_source,
+        roi=roi,
+        parameters=candidates.parameters,
+        warnings=candidates.warnings + tuple(extra_warnings),
+    )
+
+
+def score_volume(
+    volume: CTVolume,
+    params: ScoringParameters | None = None,
+    *,
+    roi_mask: npt.NDArray[np.bool_] | None = None,
+) -> ScoreResult:
+    """Score every candidate of a volume, or those inside ``roi_mask`` (majority of voxels)."""
+    candidates = find_candidates(volume, params)
+    if roi_mask is None:
+        return score_candidates(candidates, None, roi="whole")
+    return score_candidates(candidates, labels_from_mask(candidates, roi_mask), roi="mask")
