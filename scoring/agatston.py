@@ -368,7 +368,12 @@ def _isotropic_volume(
         geometry.pixel_spacing_mm[1] / iso,
     )
     resampled = ndimage.zoom(box, zoom, order=1, mode="nearest", grid_mode=True)
-    region = ndimage.zoom(footprint.astype(np.uint8), zoom, order=0, grid_mode=True) > 0
+    region = (
+        ndimage.zoom(
+            footprint.astype(np.uint8), zoom, order=0, mode="grid-constant", grid_mode=True
+        )
+        > 0
+    )
     if params.threshold_inclusive:
         above = resampled >= params.threshold_hu
     else:
