@@ -315,7 +315,9 @@ class TestProperties:
         self, hu: npt.NDArray[np.int16], spacing: tuple[float, float]
     ) -> None:
         result = score_volume(make_volume(hu, spacing=spacing))
-        assert result.agatston >= 0 and result.volume_mm3 >= 0 and result.mass_mg >= 0
+        assert result.agatston >= 0
+        assert result.volume_mm3 >= 0
+        assert result.mass_mg >= 0
         assert result.agatston == pytest.approx(sum(les.agatston for les in result.lesions))
         assert result.volume_mm3 == pytest.approx(sum(les.volume_mm3 for les in result.lesions))
 
