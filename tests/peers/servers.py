@@ -69,7 +69,9 @@ class _Process:
 
     def __init__(self, workdir: Path | None = None) -> None:
         self._own_workdir = workdir is None
-        self.workdir = Path(tempfile.mkdtemp(prefix=f"cac-{self.name}-")) if workdir is None else workdir
+        self.workdir = (
+            Path(tempfile.mkdtemp(prefix=f"cac-{self.name}-")) if workdir is None else workdir
+        )
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.log_path = self.workdir / f"{self.name}.log"
         self.process: subprocess.Popen[bytes] | None = None
@@ -160,7 +162,9 @@ class OrthancServer(_Process):
 
     name = "orthanc"
 
-    def __init__(self, workdir: Path | None = None, user: str = "cac", password: str = "cac-test") -> None:
+    def __init__(
+        self, workdir: Path | None = None, user: str = "cac", password: str = "cac-test"
+    ) -> None:
         super().__init__(workdir)
         self.auth = (user, password)
         self.http_port = 0
@@ -169,7 +173,9 @@ class OrthancServer(_Process):
 
     def start(self, deadline_s: float = 20.0) -> OrthancServer:
         if not ORTHANC_DICOMWEB_PLUGIN.exists():
-            raise PeerStartError(f"orthanc: DICOMweb plugin {ORTHANC_DICOMWEB_PLUGIN} missing; {INSTALL_HINT}")
+            raise PeerStartError(
+                f"orthanc: DICOMweb plugin {ORTHANC_DICOMWEB_PLUGIN} missing; {INSTALL_HINT}"
+            )
         if self.http_port == 0:
             self.http_port = free_port()
             self._dicom_port = free_port()
@@ -199,7 +205,9 @@ class OrthancServer(_Process):
         self.url = f"http://127.0.0.1:{self.http_port}"
         self.dicomweb_url = f"{self.url}/dicom-web"
         self._wait_ready(
-            lambda: requests.get(f"{self.url}/system", auth=self.auth, timeout=1).status_code == 200,
+            lambda: (
+                requests.get(f"{self.url}/system", auth=self.auth, timeout=1).status_code == 200
+            ),
             deadline_s,
         )
         return self
@@ -266,7 +274,11 @@ class FHIRServer(_Process):
     ) -> None:
         """Answer the next ``count`` requests (of ``methods``) with ``status``; or refuse
         transaction Bundles with 501."""
-        body: dict[str, Any] = {"status": status, "count": count, "refuseTransactions": refuse_transactions}
+        body: dict[str, Any] = {
+            "status": status,
+            "count": count,
+            "refuseTransactions": refuse_transactions,
+        }
         if methods is not None:
             body["methods"] = list(methods)
         requests.post(f"{self.url}/__admin/faults", json=body, timeout=5).raise_for_status()
@@ -297,12 +309,18 @@ class RedisServer(_Process):
             self.port = free_port()
         command = [
             "redis-server",
-            "--bind", "127.0.0.1",
-            "--port", str(self.port),
-            "--save", "",
-            "--dir", str(self.workdir),
-            "--daemonize", "no",
-            "--appendonly", "yes" if self.durable else "no",
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--save",
+            "",
+            "--dir",
+            str(self.workdir),
+            "--daemonize",
+            "no",
+            "--appendonly",
+            "yes" if self.durable else "no",
         ]
         if self.durable:
             command += ["--appendfsync", "always"]
