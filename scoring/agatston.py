@@ -80,6 +80,20 @@ def agatston_weight(peak_hu: float) -> int:
     return 1 + int(np.searchsorted(_WEIGHT_EDGES_HU, peak_hu, side="right"))
 
 
+def _threshold(
+    plane: npt.NDArray[np.int16] | npt.NDArray[np.float32],
+    threshold_hu: float,
+    inclusive: bool,
+    integral: bool,
+) -> npt.NDArray[np.bool_]:
+    """Candidate pixels of one slice. Integer images are compared with an integer bound (same
+    pixels as the float comparison, without converting the slice to float)."""
+    if integral:
+        bound = math.ceil(threshold_hu) if inclusive else math.floor(threshold_hu) + 1
+        return np.asarray(plane >= bound)
+    return np.asarray(plane >= threshold_hu if inclusive else plane > threshold_hu)
+
+
 def _structure(connectivity: Connectivity) -> npt.NDArray[np.bool_]:
     rank_connectivity = 1 if connectivity == Connectivity.FOUR else 2
     return ndimage.generate_binary_structure(2, rank_connectivity)
@@ -207,19 +221,22 @@ def find_candidates(volume: CTVolume, params: ScoringParameters | None = None) -
     mass = _mass_factor(volume, params)
 
     components: list[Component2D] = []
+    row_sums: list[float] = []
+    col_sums: list[float] = []
     union = _UnionFind()
     ignored = 0
-    previous_labels: npt.NDArray[np.int32] | None = None
-    previous_ids: npt.NDArray[np.int64] | None = None
+    # labels of the previous slice and the global component id of each of its local labels
+    previous: tuple[npt.NDArray[np.int32], npt.NDArray[np.int64]] | None = None
+    integral = np.issubdtype(hu.dtype, np.integer)
 
     for z in range(n_slices):
         plane = hu[z]
-        mask = plane >= threshold if params.threshold_inclusive else plane > threshold
+        mask = _threshold(plane, threshold, params.threshold_inclusive, integral)
         labels, n_labels = ndimage.label(mask, structure=structure)
         if n_labels == 0:
-            previous_labels = None
+            previous = None
             continue
-        flat = np.flatnonzero(labels)
+        flat = np.flatnonzero(mask)
         pixel_labels = labels.ravel()[flat]
         counts = np.bincount(pixel_labels, minlength=n_labels + 1)
         keep = counts * pixel_area >= params.min_area_mm2 - _AREA_TOLERANCE
@@ -227,7 +244,7 @@ def find_candidates(volume: CTVolume, params: ScoringParameters | None = None) -
         n_kept = int(np.count_nonzero(keep))
         ignored += n_labels - n_kept
         if n_kept == 0:
-            previous_labels = None
+            previous = None
             continue
         kept_pixels = keep[pixel_labels]
         flat = flat[kept_pixels]
@@ -236,61 +253,70 @@ def find_candidates(volume: CTVolume, params: ScoringParameters | None = None) -
         flat = flat[order]
         pixel_labels = pixel_labels[order]
         values = plane.ravel()[flat].astype(np.float64)
-        starts = np.flatnonzero(np.r_[True, pixel_labels[1:] != pixel_labels[:-1]])
+        boundary = np.empty(pixel_labels.size, dtype=bool)
+        boundary[0] = True
+        np.not_equal(pixel_labels[1:], pixel_labels[:-1], out=boundary[1:])
+        starts = np.flatnonzero(boundary)
         peaks = np.maximum.reduceat(values, starts)
         sums = np.add.reduceat(values, starts)
-        sizes = np.diff(np.r_[starts, flat.size])
+        sizes = np.diff(starts, append=flat.size)
         rows = (flat // n_cols).astype(np.int32)
         cols = (flat % n_cols).astype(np.int32)
         weights = 1 + np.searchsorted(_WEIGHT_EDGES_HU, peaks, side="right")
+        areas = sizes * pixel_area
+        row_sums.extend(np.add.reduceat(rows, starts, dtype=np.float64).tolist())
+        col_sums.extend(np.add.reduceat(cols, starts, dtype=np.float64).tolist())
 
-        # global id of each kept local label, for joining with the next slice
-        ids = np.zeros(n_labels + 1, dtype=np.int64) - 1
-        for k, start in enumerate(starts):
-            end = start + sizes[k]
-            area = float(sizes[k]) * pixel_area
-            weight = int(weights[k])
+        ids = np.full(n_labels + 1, -1, dtype=np.int64)
+        first_id = len(components)
+        ids[pixel_labels[starts]] = np.arange(first_id, first_id + starts.size)
+        for start, size, area, peak, total, weight in zip(
+            starts.tolist(),
+            sizes.tolist(),
+            areas.tolist(),
+            peaks.tolist(),
+            sums.tolist(),
+            weights.tolist(),
+            strict=True,
+        ):
             components.append(
                 Component2D(
                     slice_index=z,
-                    rows=rows[start:end],
-                    cols=cols[start:end],
+                    rows=rows[start : start + size],
+                    cols=cols[start : start + size],
                     area_mm2=area,
-                    peak_hu=float(peaks[k]),
-                    sum_hu=float(sums[k]),
+                    peak_hu=peak,
+                    sum_hu=total,
                     weight=weight,
                     agatston=area * weight * increment_factor,
                 )
             )
-            ids[pixel_labels[start]] = union.add()
+            union.add()
 
-        if previous_labels is not None and previous_ids is not None:
-            overlap = (previous_labels > 0) & (labels > 0)
-            if overlap.any():
-                prev_global = previous_ids[previous_labels[overlap]]
-                cur_global = ids[labels[overlap]]
-                valid = (prev_global >= 0) & (cur_global >= 0)
-                pairs = np.unique(np.stack([prev_global[valid], cur_global[valid]]), axis=1)
-                for a, b in pairs.T:
-                    union.union(int(a), int(b))
-        previous_labels = np.where(keep[labels], labels, 0).astype(np.int32)
-        previous_ids = ids
+        if previous is not None:
+            # join with the previous slice's components that share an in-plane pixel
+            prev_labels, prev_ids = previous
+            below = prev_ids[prev_labels.ravel()[flat]]
+            touching = below >= 0
+            if touching.any():
+                keys = np.unique(
+                    below[touching] * (len(components) + 1) + ids[pixel_labels][touching]
+                )
+                for a, b in zip(
+                    (keys // (len(components) + 1)).tolist(),
+                    (keys % (len(components) + 1)).tolist(),
+                    strict=True,
+                ):
+                    union.union(a, b)
+        previous = (labels.astype(np.int32, copy=False), ids)
 
     groups: dict[int, list[int]] = {}
     for index in range(len(components)):
         groups.setdefault(union.find(index), []).append(index)
 
-    candidates = tuple(
-        _make_candidate(
-            lesion_id,
-            [components[i] for i in members],
-            volume,
-            params,
-            mass.value,
-        )
-        for lesion_id, members in enumerate(
-            sorted(groups.values(), key=lambda m: (components[m[0]].slice_index, m[0])), start=1
-        )
+    member_lists = sorted(groups.values(), key=lambda m: (components[m[0]].slice_index, m[0]))
+    candidates = _make_candidates(
+        member_lists, components, row_sums, col_sums, volume, params, mass
     )
     return CandidateSet(
         candidates=candidates,
@@ -304,43 +330,66 @@ def find_candidates(volume: CTVolume, params: ScoringParameters | None = None) -
     )
 
 
-def _make_candidate(
-    lesion_id: int,
-    members: list[Component2D],
+def _make_candidates(
+    member_lists: Sequence[Sequence[int]],
+    components: Sequence[Component2D],
+    row_sums: Sequence[float],
+    col_sums: Sequence[float],
     volume: CTVolume,
     params: ScoringParameters,
-    mass_factor: float,
-) -> Candidate:
+    mass: _MassFactor,
+) -> tuple[Candidate, ...]:
+    """Build candidates from groups of component indices (centroids converted in one batch)."""
     geometry = volume.geometry
-    voxel_count = sum(c.rows.size for c in members)
-    sum_hu = sum(c.sum_hu for c in members)
-    mean_hu = sum_hu / voxel_count
-    voxel_volume = voxel_count * geometry.voxel_volume_mm3
-    z_mean = sum(c.slice_index * c.rows.size for c in members) / voxel_count
-    y_mean = sum(float(c.rows.sum()) for c in members) / voxel_count
-    x_mean = sum(float(c.cols.sum()) for c in members) / voxel_count
-    centroid_mm = geometry.to_patient_mm(z_mean, y_mean, x_mean)
-    if params.volume_method == VolumeMethod.ISOTROPIC:
-        volume_mm3 = _isotropic_volume(members, volume, params)
-    else:
-        volume_mm3 = voxel_volume
-    return Candidate(
-        lesion_id=lesion_id,
-        components=tuple(members),
-        slice_range=(min(c.slice_index for c in members), max(c.slice_index for c in members)),
-        area_mm2=sum(c.area_mm2 for c in members),
-        max_area_mm2=max(c.area_mm2 for c in members),
-        peak_hu=max(c.peak_hu for c in members),
-        mean_hu=mean_hu,
-        agatston=sum(c.agatston for c in members),
-        volume_mm3=volume_mm3,
-        # mass from the acquired voxels whatever the volume method: c_HA x mean HU x volume
-        # (McCollough 2007) = c_HA x sum of HU x voxel volume
-        mass_mg=mass_factor * mean_hu * voxel_volume,
-        voxel_count=voxel_count,
-        centroid_index=(z_mean, y_mean, x_mean),
-        centroid_mm=(float(centroid_mm[0]), float(centroid_mm[1]), float(centroid_mm[2])),
-    )
+    stats = []
+    for members in member_lists:
+        sizes = [components[i].rows.size for i in members]
+        voxel_count = sum(sizes)
+        stats.append(
+            (
+                voxel_count,
+                sum(components[i].slice_index * n for i, n in zip(members, sizes, strict=True))
+                / voxel_count,
+                sum(row_sums[i] for i in members) / voxel_count,
+                sum(col_sums[i] for i in members) / voxel_count,
+            )
+        )
+    centroids = geometry.to_patient_mm(
+        [s[1] for s in stats], [s[2] for s in stats], [s[3] for s in stats]
+    ).reshape(-1, 3)
+    candidates = []
+    for lesion_id, (members, (voxel_count, z_mean, y_mean, x_mean), centroid) in enumerate(
+        zip(member_lists, stats, centroids.tolist(), strict=True), start=1
+    ):
+        parts = tuple(components[i] for i in members)
+        sum_hu = math.fsum(c.sum_hu for c in parts)
+        mean_hu = sum_hu / voxel_count
+        voxel_volume = voxel_count * geometry.voxel_volume_mm3
+        if params.volume_method == VolumeMethod.ISOTROPIC:
+            volume_mm3 = _isotropic_volume(parts, volume, params)
+        else:
+            volume_mm3 = voxel_volume
+        slices = [c.slice_index for c in parts]
+        candidates.append(
+            Candidate(
+                lesion_id=lesion_id,
+                components=parts,
+                slice_range=(min(slices), max(slices)),
+                area_mm2=math.fsum(c.area_mm2 for c in parts),
+                max_area_mm2=max(c.area_mm2 for c in parts),
+                peak_hu=max(c.peak_hu for c in parts),
+                mean_hu=mean_hu,
+                agatston=math.fsum(c.agatston for c in parts),
+                volume_mm3=volume_mm3,
+                # mass from the acquired voxels whatever the volume method: c_HA x mean HU x
+                # volume (McCollough 2007) = c_HA x sum of HU x voxel volume
+                mass_mg=mass.value * mean_hu * voxel_volume,
+                voxel_count=voxel_count,
+                centroid_index=(z_mean, y_mean, x_mean),
+                centroid_mm=(centroid[0], centroid[1], centroid[2]),
+            )
+        )
+    return tuple(candidates)
 
 
 def _isotropic_volume(
