@@ -20,8 +20,14 @@ import numpy as np
 import numpy.typing as npt
 from scipy import ndimage
 
-from scoring import AcquisitionInfo, CTVolume, ScoringParameters, axial_geometry, find_candidates
-from scoring import score_candidates
+from scoring import (
+    AcquisitionInfo,
+    CTVolume,
+    ScoringParameters,
+    axial_geometry,
+    find_candidates,
+    score_candidates,
+)
 
 
 def chest_like_volume(seed: int = 0, shape: tuple[int, int, int] = (64, 512, 512)) -> CTVolume:
@@ -88,7 +94,10 @@ def main() -> None:
     full = statistics.median(engine_times)
     result = score_candidates(find_candidates(volume, params))
     print(f"volume: {volume.shape} int16, {result.lesion_count} candidates scored")
-    print(f"baseline (threshold + per-slice ndimage.label): {base * 1000:8.1f} ms (median of {args.repeats})")
+    print(
+        f"baseline (threshold + per-slice ndimage.label): {base * 1000:8.1f} ms "
+        f"(median of {args.repeats})"
+    )
     print(f"engine (Agatston + volume + mass + lesions):    {full * 1000:8.1f} ms")
     print(f"ratio engine / baseline: {full / base:.2f}x (aim <= 1.5x)")
 
