@@ -151,7 +151,8 @@ def _risk_pct(coef: _Coefficients, context: PatientContext, agatston: float) -> 
         + coef.family_history * bool(context.family_history)
         + coef.ln_cac_plus_1 * math.log1p(agatston)
     )
-    return 100.0 * (1.0 - coef.baseline_survival_10y ** math.exp(x))
+    survival = float(coef.baseline_survival_10y ** math.exp(x))
+    return 100.0 * (1.0 - survival)
 
 
 def chd_risk_10y(context: PatientContext, agatston: float) -> CHDRisk:
