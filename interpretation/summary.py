@@ -17,6 +17,7 @@ Hokanson JE et al. AJR 2004; Sevrukov AB et al. AJR 2005 (change beyond scan-to-
 
 from __future__ import annotations
 
+import datetime
 import functools
 import math
 import re
@@ -71,6 +72,11 @@ def _comparison(agatston: float, context: PatientContext) -> tuple[str, int | No
     if result.value == 0:
         return "low", 0, None
     return "percentile", result.value, None
+
+
+def _long_date(day: datetime.date) -> str:
+    """A date as the English template writes it, e.g. "1 March 2021"."""
+    return f"{day.day} {day:%B} {day.year}"
 
 
 def _progression_variant(progression: Progression | None) -> str | None:
@@ -134,7 +140,7 @@ def summary_variables(
         "exceptions": _exceptions(context),
         "symptoms": " and ".join(context.symptoms),
         "progression": _progression_variant(progression),
-        "prior_date": None if progression is None else progression.prior_date.strftime("%d %B %Y"),
+        "prior_date": None if progression is None else _long_date(progression.prior_date),
         "prior_score_text": None
         if progression is None
         else format_score(progression.prior_agatston),
