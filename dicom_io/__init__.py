@@ -5,6 +5,8 @@ series to score, checks its geometry and hands :mod:`scoring` a volume in Hounsf
 writes volumes as DICOM series for the phantom generator and the tests.
 """
 
+from dicom_io.loader import LoadedSeries, load_series, volume_from_datasets
+from dicom_io.selection import SeriesSelection, SeriesSummary, select_series
 from dicom_io.writer import (
     WRITABLE_TRANSFER_SYNTAXES,
     series_datasets,
@@ -13,8 +15,14 @@ from dicom_io.writer import (
 )
 
 __all__ = [
+    "LoadedSeries",
+    "SeriesSelection",
+    "SeriesSummary",
     "WRITABLE_TRANSFER_SYNTAXES",
+    "load_series",
+    "select_series",
     "series_datasets",
     "write_datasets",
+    "volume_from_datasets",
     "write_series",
 ]

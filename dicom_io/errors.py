@@ -78,6 +78,24 @@ class SliceSpacingError(DICOMInputError):
     """
 
 
+class MissingAttributeError(DICOMInputError):
+    """Raised when an instance lacks an attribute the volume cannot be built without.
+
+    For example (0020,0032) Image Position (Patient), (0020,0037) Image Orientation (Patient),
+    (0028,0030) Pixel Spacing, Rows or Columns, or a dataset without a Transfer Syntax UID. The
+    message names the instance and the attribute; export the series with full headers (an
+    anonymiser may have removed them).
+    """
+
+
+class UnsupportedImageError(DICOMInputError):
+    """Raised when an instance is an image the loader does not handle.
+
+    Multi-frame (enhanced CT) instances and colour images are refused; export the series as
+    single-frame CT Image Storage instances (classic CT).
+    """
+
+
 class MissingPixelDataError(DICOMInputError):
     """Raised when an instance of the series carries no (7FE0,0010) Pixel Data.
 
