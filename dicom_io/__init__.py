@@ -15,14 +15,14 @@ from dicom_io.writer import (
 )
 
 __all__ = [
+    "WRITABLE_TRANSFER_SYNTAXES",
     "LoadedSeries",
     "SeriesSelection",
     "SeriesSummary",
-    "WRITABLE_TRANSFER_SYNTAXES",
     "load_series",
     "select_series",
     "series_datasets",
-    "write_datasets",
     "volume_from_datasets",
+    "write_datasets",
     "write_series",
 ]
