@@ -29,15 +29,28 @@ class RequestError(FHIRServiceError):
         What is wrong and how to fix it, for an integration engineer.
     location
         FHIRPath-style location of the offending element (``ServiceRequest.subject``), if any.
+    more
+        Further ``(message, location)`` problems found in the same request (one issue each).
     """
 
     status: int = 400
     code: str = "invalid"
 
-    def __init__(self, message: str, location: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        location: str | None = None,
+        more: tuple[tuple[str, str | None], ...] = (),
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.location = location
+        self.more = more
+
+    @property
+    def issues(self) -> tuple[tuple[str, str | None], ...]:
+        """Every ``(message, location)`` problem, the first one first."""
+        return ((self.message, self.location), *self.more)
 
 
 class InvalidResourceError(RequestError):
