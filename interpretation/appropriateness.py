@@ -109,8 +109,9 @@ def appropriateness(context: PatientContext) -> tuple[AppropriatenessFinding, ..
             AppropriatenessFinding(
                 FindingCode.KNOWN_CAD,
                 Severity.STOP,
-                f"Known coronary disease (prior {', '.join(history)}): the calcium score adds "
-                "nothing to management; treat as established disease.",
+                "Known coronary disease"
+                + (f" (prior {', '.join(history)})" if history else "")
+                + ": the calcium score adds nothing to management.",
             )
         )
     if context.symptoms:

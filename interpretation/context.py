@@ -150,6 +150,8 @@ class PatientContext:
         Symptoms in words, e.g. ``("chest pain", "breathlessness")``; empty if none are recorded.
     prior_mi, prior_cabg, prior_pci
         Known coronary disease: heart attack, bypass surgery, stent or angioplasty.
+    prior_cad
+        Known coronary disease of a kind not given above (e.g. from a command-line flag).
     pregnant, trying_to_conceive
         Pregnancy status.
     prior_scores
@@ -172,6 +174,7 @@ class PatientContext:
     prior_mi: bool | None = None
     prior_cabg: bool | None = None
     prior_pci: bool | None = None
+    prior_cad: bool | None = None
     pregnant: bool | None = None
     trying_to_conceive: bool | None = None
     prior_scores: tuple[PriorScore, ...] = field(default=())
@@ -191,11 +194,11 @@ class PatientContext:
 
     @property
     def known_cad(self) -> bool | None:
-        """True if any of prior heart attack, bypass or stent is recorded; None if all unknown."""
-        flags = (self.prior_mi, self.prior_cabg, self.prior_pci)
+        """True if any known coronary disease is recorded; False if all are recorded absent."""
+        flags = (self.prior_mi, self.prior_cabg, self.prior_pci, self.prior_cad)
         if any(flags):
             return True
-        if all(flag is False for flag in flags):
+        if all(flag is False for flag in flags[:3]) and self.prior_cad is not True:
             return False
         return None
 
