@@ -33,9 +33,9 @@ MAX_AXIAL_TILT_DEGREES: Final[float] = 30.0
 #: Series descriptions that name a calcium-score reconstruction (vendor names: Siemens "CaSc",
 #: Philips "HeartBeat-CS", GE "SmartScore"; generic "calcium", "Ca Score", "CAC", "Agatston").
 CALCIUM_DESCRIPTION_PATTERNS: Final[tuple[re.Pattern[str], ...]] = (
-    re.compile(r"\bca[\s_-]?sc(?:ore|oring)?\b", re.IGNORECASE),
+    re.compile(r"(?<![a-z])ca[\s_-]?sc(?:ore|oring)?(?![a-z])", re.IGNORECASE),
     re.compile(r"calcium", re.IGNORECASE),
-    re.compile(r"\bcac\b", re.IGNORECASE),
+    re.compile(r"(?<![a-z])cac(?![a-z])", re.IGNORECASE),
     re.compile(r"agatston", re.IGNORECASE),
     re.compile(r"heart\s?beat[\s_-]*cs", re.IGNORECASE),
     re.compile(r"smart\s?score", re.IGNORECASE),
