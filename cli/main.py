@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -63,6 +64,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("cac: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # the reader of our output went away (e.g. `cac score --json | head`): not an error
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+    except Exception as exc:  # a bug: still one readable line, the traceback only on request
+        if os.environ.get("CAC_DEBUG"):
+            raise
+        print(
+            f"cac: internal error ({type(exc).__name__}: {exc}); "
+            "run again with CAC_DEBUG=1 for details and please report it",
+            file=sys.stderr,
+        )
+        return 70
 
 
 if __name__ == "__main__":

@@ -234,7 +234,8 @@ def print_table(
         f"{result.lesion_count:>9d}\n\n"
     )
     mass_note = "" if result.mass_calibrated else "  (mass uncalibrated)"
-    out.write(f"{category.label}: {category.risk_category.value} risk{mass_note}\n")
+    risk = category.risk_category.value.replace("_", " ")
+    out.write(f"{category.label}: {risk} risk{mass_note}\n")
     if result.excluded:
         counts: dict[str, int] = {}
         for exc in result.excluded:
