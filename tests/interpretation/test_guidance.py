@@ -7,6 +7,7 @@ import datetime
 import pytest
 
 from interpretation import (
+    GuidanceItem,
     GuidanceTopic,
     MesaRace,
     PatientContext,
@@ -22,8 +23,8 @@ NO_ENHANCERS = PatientContext(
 )
 
 
-def topic_text(items: tuple[object, ...], topic: GuidanceTopic) -> str:
-    (text,) = [item.text for item in items if item.topic is topic]  # type: ignore[attr-defined]
+def topic_text(items: tuple[GuidanceItem, ...], topic: GuidanceTopic) -> str:
+    (text,) = [item.text for item in items if item.topic is topic]
     return text
 
 
