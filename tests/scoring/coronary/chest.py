@@ -1,0 +1,184 @@
+"""A small constructed chest CT whose anatomy and calcifications are known by construction.
+
+Independent of :mod:`phantom` (and simpler): ellipsoids and tubes drawn at 1 mm pixels, 3 mm
+slices, patient coordinates LPS (x left, y posterior, z head). Each calcification is a sphere whose
+expected decision (an artery or an exclusion reason) is recorded beside it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+from scipy import ndimage
+
+from scoring import Artery, CTVolume, ExclusionReason, axial_geometry
+
+PIXEL_MM = 1.0
+SLICE_MM = 3.0
+N_SLICES = 40
+N_PIXELS = 200
+ORIGIN = (-100.0, -100.0, 0.0)
+
+
+@dataclass
+class Chest:
+    volume: CTVolume
+    expected: dict[str, Artery | ExclusionReason]
+    centres_mm: dict[str, tuple[float, float, float]]
+    extras: dict[str, float] = field(default_factory=dict)
+
+
+def _unit(v: npt.ArrayLike) -> npt.NDArray[np.float64]:
+    a = np.asarray(v, dtype=np.float64)
+    return np.asarray(a / np.linalg.norm(a), dtype=np.float64)
+
+
+def build_chest(
+    *,
+    noise_sd_hu: float = 0.0,
+    seed: int = 0,
+    flip_x: bool = False,
+    calcium: bool = True,
+) -> Chest:
+    """The constructed chest, optionally with correlated noise and stored with x reversed."""
+    z = ORIGIN[2] + SLICE_MM * np.arange(N_SLICES)
+    y = ORIGIN[1] + PIXEL_MM * np.arange(N_PIXELS)
+    x = ORIGIN[0] + PIXEL_MM * np.arange(N_PIXELS)
+    zz, yy, xx = np.meshgrid(z, y, x, indexing="ij")
+    hu = np.full(zz.shape, -1000.0, dtype=np.float32)
+
+    body = ((xx / 150.0) ** 2 + ((yy - 5.0) / 95.0) ** 2) <= 1.0
+    hu[body] = -100.0  # fat
+    muscle = body & ~(((xx / 138.0) ** 2 + ((yy - 5.0) / 83.0) ** 2) <= 1.0)
+    hu[muscle] = 50.0
+    for cx in (-52.0, 58.0):
+        lung = ((xx - cx) / 40.0) ** 2 + ((yy - 15.0) / 62.0) ** 2 <= 1.0
+        hu[lung] = -850.0
+
+    # heart: an ellipsoid whose long axis points anterior, left and inferior
+    centre = np.array([12.0, -5.0, 45.0])
+    u = _unit([1.0, -0.8, -1.0])
+    a_long, a_short = 50.0, 36.0
+    rel = np.stack([xx - centre[0], yy - centre[1], zz - centre[2]], axis=-1)
+    along = rel @ u
+    radial2 = np.sum(rel * rel, axis=-1) - along**2
+    shape = (along / a_long) ** 2 + radial2 / a_short**2
+    fat_shell = shape <= (1.0 + 6.0 / a_short) ** 2
+    hu[fat_shell] = -100.0
+    heart = shape <= 1.0
+    hu[heart] = 40.0
+
+    # spine, descending aorta, sternum
+    spine = (xx - 0.0) ** 2 + (yy - 68.0) ** 2 <= 17.0**2
+    hu[spine] = 250.0
+    hu[spine & ((xx**2 + (yy - 68.0) ** 2) >= 14.0**2)] = 700.0
+    desc_c = (24.0, 45.0)
+    fat_ring = (xx - desc_c[0]) ** 2 + (yy - desc_c[1]) ** 2 <= 15.0**2
+    hu[fat_ring & ~spine] = -100.0
+    desc = (xx - desc_c[0]) ** 2 + (yy - desc_c[1]) ** 2 <= 12.0**2
+    hu[desc] = 40.0
+    sternum = (np.abs(xx) <= 12.0) & (np.abs(yy + 82.0) <= 5.0)
+    hu[sternum] = 400.0
+
+    # ascending aorta: vertical tube from the base of the heart to the top
+    root = centre - 46.0 * u
+    asc_r = 14.0
+    above = zz >= root[2]
+    asc = above & ((xx - root[0]) ** 2 + (yy - root[1]) ** 2 <= asc_r**2)
+    asc_fat = above & ((xx - root[0]) ** 2 + (yy - root[1]) ** 2 <= (asc_r + 4.0) ** 2)
+    hu[asc_fat & ~heart] = -100.0
+    hu[asc] = 40.0
+
+    # cardiac frame of the construction
+    septal = np.array([1.0, 1.0, 0.0]) / np.sqrt(2.0)
+    septal = _unit(septal - (septal @ u) * u)
+    anterior = np.cross(u, septal)
+    if anterior[1] > 0:
+        anterior = -anterior
+
+    def surface(a: float, angle_deg: float, out_mm: float) -> tuple[float, float, float]:
+        """Point at axial position ``a`` (mm from centre), angle from anterior toward left."""
+        ang = np.deg2rad(angle_deg)
+        direction = np.cos(ang) * anterior + np.sin(ang) * septal
+        radius = a_short * np.sqrt(max(0.0, 1.0 - (a / a_long) ** 2)) + out_mm
+        p = centre + a * u + radius * direction
+        return float(p[0]), float(p[1]), float(p[2])
+
+    items: dict[str, tuple[tuple[float, float, float], float, float]] = {}
+    expected: dict[str, Artery | ExclusionReason] = {}
+
+    def put(
+        name: str, p: tuple[float, float, float], radius: float, value: float, what: object
+    ) -> None:
+        items[name] = (p, radius, value)
+        expected[name] = what  # type: ignore[assignment]
+
+    if calcium:
+        lm_dir = _unit([1.0, 0.4, 0.0])
+        lm = root + (asc_r + 5.0) * lm_dir + np.array([0.0, 0.0, 4.0])
+        put("LM", (float(lm[0]), float(lm[1]), float(lm[2])), 2.0, 500.0, Artery.LM)
+        put("LAD", surface(5.0, 20.0, 2.5), 2.0, 600.0, Artery.LAD)
+        put("LCX", surface(-24.0, 120.0, 2.5), 2.0, 600.0, Artery.LCX)
+        put("RCA", surface(-24.0, -100.0, 2.5), 2.0, 600.0, Artery.RCA)
+        put(
+            "valve",
+            (float(root[0]), float(root[1]), float(root[2])),
+            2.5,
+            700.0,
+            ExclusionReason.AORTIC_VALVE,
+        )
+        mac = centre - 26.0 * u + 16.0 * (septal - anterior) / np.sqrt(2.0)
+        put(
+            "mitral",
+            (float(mac[0]), float(mac[1]), float(mac[2])),
+            2.5,
+            700.0,
+            ExclusionReason.MITRAL_ANNULUS,
+        )
+        put("desc_wall", (desc_c[0] + 12.0, desc_c[1], 60.0), 2.0, 600.0, ExclusionReason.AORTA)
+        put(
+            "asc_wall",
+            (float(root[0] - asc_r), float(root[1]), 105.0),
+            2.0,
+            600.0,
+            ExclusionReason.AORTA,
+        )
+        put("pericardium", surface(20.0, 100.0, 5.5), 2.0, 500.0, ExclusionReason.PERICARDIUM)
+        put("lung_nodule", (-60.0, 30.0, 60.0), 2.5, 500.0, ExclusionReason.OUTSIDE_HEART)
+        put("rib", (-70.0, -70.0, 50.0), 4.0, 600.0, ExclusionReason.BONE)
+        put("clip", (-20.0, -40.0, 96.0), 1.5, 3000.0, ExclusionReason.METAL)
+
+    for p, radius, value in items.values():
+        ball = (xx - p[0]) ** 2 + (yy - p[1]) ** 2 + (zz - p[2]) ** 2 <= radius**2
+        hu[ball] = np.maximum(hu[ball], value)
+
+    if noise_sd_hu > 0:
+        rng = np.random.default_rng(seed)
+        noise = ndimage.gaussian_filter(rng.standard_normal(hu.shape).astype(np.float32), (0, 1, 1))
+        noise *= noise_sd_hu / float(noise.std())
+        hu = hu + noise
+    stored = np.rint(hu).astype(np.int16)
+    origin = ORIGIN
+    if flip_x:
+        stored = stored[:, :, ::-1].copy()
+    geometry = axial_geometry(N_SLICES, (PIXEL_MM, PIXEL_MM), SLICE_MM, origin_mm=origin)
+    if flip_x:
+        from scoring import VolumeGeometry
+
+        positions = geometry.slice_positions_mm.copy()
+        positions[:, 0] = ORIGIN[0] + PIXEL_MM * (N_PIXELS - 1)
+        geometry = VolumeGeometry(
+            pixel_spacing_mm=(PIXEL_MM, PIXEL_MM),
+            row_direction=(-1.0, 0.0, 0.0),
+            column_direction=(0.0, 1.0, 0.0),
+            slice_positions_mm=positions,
+            slice_thickness_mm=SLICE_MM,
+            increment_mm=SLICE_MM,
+        )
+    return Chest(
+        volume=CTVolume(hu=stored, geometry=geometry),
+        expected=expected,
+        centres_mm={name: item[0] for name, item in items.items()},
+    )
