@@ -23,6 +23,7 @@ from markupsafe import Markup, escape
 from interpretation.arterial_age import ArterialAge
 from interpretation.cac_drs import A2_MIN_AGATSTON, A3_MIN_AGATSTON, category_for
 from interpretation.mesa import MesaCell
+from interpretation.summary import format_score
 
 #: Text and axis colour (near black, 16:1 on white).
 INK = "#1a1a1a"
@@ -39,12 +40,6 @@ _LEFT, _RIGHT, _TOP, _BOTTOM = 64, 460, 24, 270
 
 def _fmt(value: float) -> str:
     return f"{value:.1f}"
-
-
-def _score_text(agatston: float) -> str:
-    if 0 < agatston < 0.5:
-        return "less than 1"
-    return str(math.floor(agatston + 0.5))
 
 
 def zero_share_pct(cell: MesaCell) -> int:
@@ -71,7 +66,7 @@ def patient_percentile_position(cell: MesaCell, agatston: float, percentile: int
     A score of 0 is shared by everyone in the zero group, so the point sits in its middle; any
     other score sits at its MESA percentile.
     """
-    if _score_text(agatston) == "0" or percentile is None:
+    if format_score(agatston) == "0" or percentile is None:
         return zero_share_pct(cell) / 2
     return float(percentile)
 
@@ -129,7 +124,7 @@ def mesa_curve_svg(
     zero = zero_share_pct(cell)
     px = patient_percentile_position(cell, agatston, percentile)
     py = y_of(agatston)
-    score_text = _score_text(agatston)
+    score_text = format_score(agatston)
     if score_text == "0":
         finding = (
             f"About {zero} in 100 of them have a score of 0, like you. "
