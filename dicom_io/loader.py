@@ -544,6 +544,19 @@ def _order_slices(
     return ordered, positions, orientation, increment
 
 
+def _decode(dataset: Dataset, syntax: UID, instance: _Instance) -> npt.NDArray[Any]:
+    """Decode the single frame of ``dataset`` (the decoders do not cache it on the dataset)."""
+    decoder = get_decoder(syntax)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return decoder.as_array(dataset, index=0)[0]
+    except Exception as exc:  # a damaged stream: name the instance, keep the cause
+        raise PixelDecodeError(
+            f"{instance.label}: pixel data ({syntax.name}) cannot be decoded: {exc}"
+        ) from exc
+
+
 def _build(
     instances: list[_Instance],
     selection: SeriesSelection,
@@ -597,14 +610,7 @@ def _build(
         syntax = UID(dataset.file_meta.TransferSyntaxUID)
         if syntax in _LOSSY_SYNTAXES or str(dataset.get("LossyImageCompression", "")) == "01":
             lossy.append(instance.name)
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                stored, _ = get_decoder(syntax).as_array(dataset, index=0)
-        except Exception as exc:  # a damaged stream: name the instance, keep the cause
-            raise PixelDecodeError(
-                f"{instance.label}: pixel data ({syntax.name}) cannot be decoded: {exc}"
-            ) from exc
+        stored = _decode(dataset, syntax, instance)
         if stored.shape != (rows, columns):
             raise PixelDecodeError(
                 f"{instance.label}: decoded pixel data has shape {stored.shape}, expected "
