@@ -43,7 +43,10 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "interpret",
         help="interpret a score: CAC-DRS, MESA percentile, risk, guidance",
-        description=__doc__.split("\n\n")[0] if __doc__ else None,
+        description="Interpret an Agatston score for a patient: CAC-DRS, MESA percentile, "
+        "arterial age, 10-year CHD risk, progression, appropriateness, guidance for the "
+        "referring clinician and the patient's summary. Yes/no flags mean yes when given, no "
+        "when absent; absent numbers are unknown.",
     )
     parser.add_argument("--agatston", metavar="N", help="total Agatston score (required)")
     parser.add_argument(
