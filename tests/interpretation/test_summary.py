@@ -106,7 +106,7 @@ class TestContent:
             (99, "Your score is 99. A small amount"),
             (100, "Your score is 100. Some calcium"),
             (299, "Your score is 299. Some calcium"),
-            (300, "Your score is 300. A fair amount"),
+            (300, "Your score is 300. Quite a lot of calcium"),
         ],
     )
     def test_number_and_category(self, score: float, phrase: str) -> None:
