@@ -1,8 +1,10 @@
 """Build the result ``Observation``s of a calcium score (domain -> FHIR R4B), pure.
 
-One Observation per figure: total Agatston, Agatston per artery (``bodySite``), volume, mass,
-CAC-DRS, MESA percentile, arterial age and 10-year CHD risk (the last four only when the
-interpretation could compute them). Each carries ``basedOn`` the ServiceRequest, ``derivedFrom``
+Observations: total Agatston (with one component per artery, coded by the artery), volume, mass,
+and one interpretation Observation whose components are CAC-DRS, MESA percentile, arterial age
+and 10-year CHD risk (each only when the interpretation could compute it). Components rather than
+one resource per figure keep the results Bundle small: some EHRs limit conditional transactions
+(Medplum: 8 entries). Each carries ``basedOn`` the ServiceRequest, ``derivedFrom``
 the ImagingStudy, ``device`` the algorithm's Device, ``effectiveDateTime`` the acquisition time,
 the category ``imaging``, ``meta.security`` AIAST (AI asserted) and a stable ``identifier`` so a
 re-post is recognised (conditional create).
@@ -58,7 +60,13 @@ ARTERY_BODY_SITE: dict[Artery, tuple[str, str, str]] = {
     Artery.RCA: (SNOMED, "13647002", "Right coronary artery"),
 }
 #: Local codes (:data:`CAC_CODE_SYSTEM`).
+INTERPRETATION_CODE = (
+    CAC_CODE_SYSTEM,
+    "cac-interpretation",
+    "Coronary artery calcium interpretation",
+)
 CAC_DRS_CODE = (CAC_CODE_SYSTEM, "cac-drs", "CAC-DRS category")
+CAC_DRS_VESSELS_CODE = (CAC_CODE_SYSTEM, "cac-drs-vessels", "CAC-DRS N modifier")
 MESA_PERCENTILE_CODE = (CAC_CODE_SYSTEM, "mesa-percentile", "MESA coronary calcium percentile")
 ARTERIAL_AGE_CODE = (CAC_CODE_SYSTEM, "arterial-age", "Coronary arterial age (McClelland 2009)")
 CHD_RISK_CODE = (
@@ -182,15 +190,20 @@ def build_score_observations(score: ScoreResult, ctx: ResultContext) -> dict[str
     total["method"] = {"coding": [coding(AGATSTON_METHOD)]}
     total["valueQuantity"] = quantity(score.agatston, "{Agatston}")
     total["note"] = [{"text": settings_note}]
-    out["agatston"] = Observation.model_validate(total)
     if score.roi != "whole":
-        for artery in ARTERIES:
-            obs = _base(ctx, f"agatston-{artery.value}", f"Agatston score, {artery.value}")
-            obs["code"]["coding"] = [coding(CAC_SCORE_CODE), coding(AGATSTON_METHOD)]
-            obs["method"] = {"coding": [coding(AGATSTON_METHOD)]}
-            obs["bodySite"] = {"coding": [coding(ARTERY_BODY_SITE[artery])], "text": artery.value}
-            obs["valueQuantity"] = quantity(score.agatston_by_artery.get(artery, 0.0), "{Agatston}")
-            out[f"agatston-{artery.value}"] = Observation.model_validate(obs)
+        # per-artery parts as components (one resource instead of four keeps the Bundle within
+        # the entry limits some EHRs put on conditional transactions, e.g. Medplum: 8)
+        total["component"] = [
+            {
+                "code": {
+                    "coding": [coding(ARTERY_BODY_SITE[artery])],
+                    "text": f"Agatston score, {artery.value}",
+                },
+                "valueQuantity": quantity(score.agatston_by_artery.get(artery, 0.0), "{Agatston}"),
+            }
+            for artery in ARTERIES
+        ]
+    out["agatston"] = Observation.model_validate(total)
     volume = _base(ctx, "volume", "Coronary artery calcium volume score")
     volume["code"]["coding"] = [coding(CAC_SCORE_CODE), coding(VOLUME_METHOD)]
     volume["method"] = {"coding": [coding(VOLUME_METHOD)]}
@@ -221,48 +234,67 @@ def build_score_observations(score: ScoreResult, ctx: ResultContext) -> dict[str
 def build_interpretation_observations(
     figures: InterpretationFigures, ctx: ResultContext
 ) -> dict[str, Observation]:
-    """CAC-DRS, MESA percentile, arterial age and 10-year CHD risk Observations (each only when
-    the figure is known), keyed ``cac-drs``, ``mesa-percentile``, ``arterial-age``,
-    ``chd-risk-10y``."""
-    out: dict[str, Observation] = {}
+    """One Observation ``interpretation`` (local code ``cac-interpretation``) with a component for
+    each figure known: CAC-DRS (``valueCodeableConcept``), CAC-DRS N, MESA percentile (%),
+    arterial age (a), 10-year CHD risk (%). Empty when no figure is known."""
+    components: list[dict[str, Any]] = []
+    notes: list[str] = []
     if figures.cac_drs_category is not None:
-        obs = _base(ctx, "cac-drs", "CAC-DRS")
-        obs["code"]["coding"] = [coding(CAC_DRS_CODE)]
-        obs["valueCodeableConcept"] = {
-            "coding": [
-                {
-                    "system": f"{CAC_CODE_SYSTEM}-cac-drs-category",
-                    "code": f"A{figures.cac_drs_category}",
-                    "display": f"CAC-DRS A{figures.cac_drs_category}",
-                }
-            ],
-            "text": figures.cac_drs_label or f"CAC-DRS A{figures.cac_drs_category}",
-        }
+        components.append(
+            {
+                "code": {"coding": [coding(CAC_DRS_CODE)], "text": "CAC-DRS"},
+                "valueCodeableConcept": {
+                    "coding": [
+                        {
+                            "system": f"{CAC_CODE_SYSTEM}-cac-drs-category",
+                            "code": f"A{figures.cac_drs_category}",
+                            "display": f"CAC-DRS A{figures.cac_drs_category}",
+                        }
+                    ],
+                    "text": figures.cac_drs_label or f"CAC-DRS A{figures.cac_drs_category}",
+                },
+            }
+        )
         if figures.cac_drs_vessels is not None:
-            obs["component"] = [
+            components.append(
                 {
-                    "code": {"text": "CAC-DRS N (number of vessels with calcium)"},
+                    "code": {
+                        "coding": [coding(CAC_DRS_VESSELS_CODE)],
+                        "text": "CAC-DRS N (vessels with calcium)",
+                    },
                     "valueInteger": figures.cac_drs_vessels,
                 }
-            ]
-        out["cac-drs"] = Observation.model_validate(obs)
+            )
     if figures.mesa_percentile is not None:
-        obs = _base(ctx, "mesa-percentile", "MESA percentile")
-        obs["code"]["coding"] = [coding(MESA_PERCENTILE_CODE)]
-        obs["valueQuantity"] = quantity(figures.mesa_percentile, "%")
-        if figures.mesa_note:
-            obs["note"] = [{"text": figures.mesa_note}]
-        out["mesa-percentile"] = Observation.model_validate(obs)
+        components.append(
+            {
+                "code": {"coding": [coding(MESA_PERCENTILE_CODE)], "text": "MESA percentile"},
+                "valueQuantity": quantity(figures.mesa_percentile, "%"),
+            }
+        )
+    if figures.mesa_note:
+        notes.append(f"MESA percentile: {figures.mesa_note}")
     if figures.arterial_age_years is not None:
-        obs = _base(ctx, "arterial-age", "Coronary arterial age")
-        obs["code"]["coding"] = [coding(ARTERIAL_AGE_CODE)]
-        obs["valueQuantity"] = quantity(figures.arterial_age_years, "years", "a")
-        out["arterial-age"] = Observation.model_validate(obs)
+        components.append(
+            {
+                "code": {"coding": [coding(ARTERIAL_AGE_CODE)], "text": "Coronary arterial age"},
+                "valueQuantity": quantity(figures.arterial_age_years, "years", "a"),
+            }
+        )
     if figures.chd_risk_10y_pct is not None:
-        obs = _base(ctx, "chd-risk-10y", "10-year CHD risk (MESA, with CAC)")
-        obs["code"]["coding"] = [coding(CHD_RISK_CODE)]
-        obs["valueQuantity"] = quantity(figures.chd_risk_10y_pct, "%")
-        if figures.chd_risk_note:
-            obs["note"] = [{"text": figures.chd_risk_note}]
-        out["chd-risk-10y"] = Observation.model_validate(obs)
-    return out
+        components.append(
+            {
+                "code": {"coding": [coding(CHD_RISK_CODE)], "text": "10-year CHD risk"},
+                "valueQuantity": quantity(figures.chd_risk_10y_pct, "%"),
+            }
+        )
+    if figures.chd_risk_note:
+        notes.append(f"10-year CHD risk: {figures.chd_risk_note}")
+    if not components:
+        return {}
+    obs = _base(ctx, "interpretation", "Coronary artery calcium interpretation")
+    obs["code"]["coding"] = [coding(INTERPRETATION_CODE)]
+    obs["component"] = components
+    if notes:
+        obs["note"] = [{"text": n} for n in notes]
+    return {"interpretation": Observation.model_validate(obs)}

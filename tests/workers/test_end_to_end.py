@@ -1,0 +1,92 @@
+"""End to end against real peers: order in the service, a worker process runs it against Orthanc
+and the FHIR server, and the results are checked in the EHR by search, as an EHR user would."""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+SNOMED = "http://snomed.info/sct"
+DCM = "http://dicom.nema.org/resources/ontology/DCM"
+UCUM = "http://unitsofmeasure.org"
+
+
+def cac_score_json(folder: str) -> dict[str, object]:
+    """What ``cac score --json`` says about the same files (the reference values)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "cli.main", "score", folder, "--json"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return dict(json.loads(done.stdout))
+
+
+class TestProcessOrder:
+    def test_report_in_the_ehr_matches_cac_score(self, pipeline_factory) -> None:
+        pipeline = pipeline_factory()
+        study = pipeline.upload_study(seed=3)
+        service_request = pipeline.seed_order(study)
+        pipeline.start_worker()
+        task_id = pipeline.post_order(service_request)
+
+        record = pipeline.wait_task(task_id)
+        assert record.status.value == "completed", (record.status_reason, pipeline.worker_log())
+        (report_ref,) = record.output_references
+        assert report_ref.startswith("DiagnosticReport/")
+
+        reports = pipeline.ehr_search("DiagnosticReport", **{"based-on": f"ServiceRequest/{service_request['id']}"})
+        assert len(reports) == 1
+        report = reports[0]
+        assert f"DiagnosticReport/{report['id']}" == report_ref
+        assert report["code"]["coding"][0]["code"] == "79087-3"
+        assert report["category"][0]["coding"][0]["code"] == "LP29684-5"
+        assert report["status"] == "preliminary"
+        assert report["subject"] == service_request["subject"]
+        assert report["meta"]["security"][0]["code"] == "AIAST"
+        titles = [f["title"] for f in report["presentedForm"]]
+        assert len(titles) == 2
+        assert report["presentedForm"][0]["contentType"] == "text/html"
+        summary = base64.b64decode(report["presentedForm"][1]["data"]).decode()
+        assert "patient" in titles[1].lower()
+        assert len(summary) > 40
+        # every reference resolves
+        observations = {}
+        for ref in report["result"]:
+            obs = pipeline.ehr_read(ref["reference"])
+            observations[ref["reference"]] = obs
+            assert obs["basedOn"] == [{"reference": f"ServiceRequest/{service_request['id']}"}]
+            pipeline.ehr_read(obs["device"]["reference"])
+            pipeline.ehr_read(obs["derivedFrom"][0]["reference"])
+        pipeline.ehr_read(report["imagingStudy"][0]["reference"])
+
+        reference = cac_score_json(str(study.folder))
+        by_method = {}
+        for obs in observations.values():
+            codes = {(c["system"], c["code"]) for c in obs["code"].get("coding", [])}
+            if (SNOMED, "450360000") in codes and "bodySite" not in obs:
+                method = obs["method"]["coding"][0]["code"]
+                by_method[method] = obs["valueQuantity"]
+        assert by_method["112055"]["code"] == "{Agatston}"
+        assert by_method["112055"]["system"] == UCUM
+        assert by_method["112056"]["code"] == "mm3"
+        assert by_method["112057"]["code"] == "mg"
+        assert by_method["112055"]["value"] == pytest.approx(reference["agatston"]["total"], abs=1e-3)
+        assert by_method["112056"]["value"] == pytest.approx(reference["volume_mm3"]["total"], abs=1e-3)
+        assert by_method["112057"]["value"] == pytest.approx(reference["mass_mg"]["total"], abs=1e-3)
+        (agatston_obs,) = [
+            o for o in observations.values() if o.get("method", {}).get("coding", [{}])[0].get("code") == "112055"
+        ]
+        parts = {c["code"]["coding"][0]["code"]: c["valueQuantity"]["value"] for c in agatston_obs["component"]}
+        artery_codes = {"LM": "3227004", "LAD": "59438005", "LCX": "57396003", "RCA": "13647002"}
+        for artery, code in artery_codes.items():
+            assert parts[code] == pytest.approx(reference["agatston"]["by_artery"][artery], abs=1e-3)
+
+        provenances = pipeline.ehr_search("Provenance", target=report_ref)
+        assert len(provenances) == 1
+        assert provenances[0]["agent"][0]["who"]["reference"].startswith("Device/")
