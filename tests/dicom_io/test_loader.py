@@ -467,3 +467,115 @@ class TestErrors:
             "1.2.3.5": "chosen: requested by its Series Instance UID",
             "1.2.3.4": "not chosen: another series was requested",
         }
+
+
+class TestStorageVariants:
+    def test_unsigned_12_bit_storage(self, tmp_path: Path) -> None:
+        volume = make_volume(low_hu=-1024, high_hu=3071)
+
+        def twelve_bits(datasets: list[Dataset]) -> None:
+            for ds in datasets:
+                ds.BitsStored, ds.HighBit = 12, 11
+
+        _write(tmp_path, volume, twelve_bits, signed=False)
+        loaded = load_series(tmp_path)
+        assert loaded.volume.hu.dtype == np.int16
+        np.testing.assert_array_equal(loaded.volume.hu, volume.hu)
+
+    def test_signed_12_bit_storage_is_sign_extended(self, tmp_path: Path) -> None:
+        volume = make_volume(low_hu=-2048, high_hu=2047)
+
+        def twelve_bits(datasets: list[Dataset]) -> None:
+            for ds in datasets:
+                ds.BitsStored, ds.HighBit = 12, 11
+                # two's complement in 12 bits, upper nibble left as zeros (as some scanners do)
+                raw = np.frombuffer(ds.PixelData, dtype="<i2").astype(np.uint16) & 0x0FFF
+                ds.PixelData = raw.astype("<u2").tobytes()
+
+        _write(tmp_path, volume, twelve_bits, signed=True)
+        np.testing.assert_array_equal(load_series(tmp_path).volume.hu, volume.hu)
+
+    def test_values_beyond_int16_are_clipped_with_a_warning(self, tmp_path: Path) -> None:
+        volume = make_volume(n_slices=2)
+
+        def shift(datasets: list[Dataset]) -> None:
+            for ds in datasets:
+                ds.RescaleIntercept = "31000"
+
+        _write(tmp_path, volume, shift, signed=False)
+        loaded = load_series(tmp_path)
+        expected = np.minimum(volume.hu.astype(np.int32) + 1024 + 31000, 32767)
+        np.testing.assert_array_equal(loaded.volume.hu, expected)
+        assert loaded.volume.hu.dtype == np.int16
+        (warning,) = loaded.warnings
+        assert warning.message == (
+            "2 slice(s) had values beyond the 16-bit HU range, clipped to -32768..32767: "
+            "IM00001.dcm, IM00002.dcm"
+        )
+
+    def test_missing_rescale_is_flagged(self, tmp_path: Path, volume: CTVolume) -> None:
+        def strip(datasets: list[Dataset]) -> None:
+            del datasets[0].RescaleSlope, datasets[0].RescaleIntercept
+
+        _write(tmp_path, volume, strip)
+        loaded = load_series(tmp_path)
+        np.testing.assert_array_equal(loaded.volume.hu, volume.hu)
+        (warning,) = loaded.warnings
+        assert warning.message.startswith(
+            "1 slice(s) have no Rescale Slope/Intercept; stored values were taken as HU: "
+            "IM00001.dcm (SOPInstanceUID"
+        )
+
+    def test_lossy_compression_is_flagged(self, tmp_path: Path, volume: CTVolume) -> None:
+        def lossy(datasets: list[Dataset]) -> None:
+            datasets[1].LossyImageCompression = "01"
+
+        _write(tmp_path, volume, lossy)
+        (warning,) = load_series(tmp_path).warnings
+        assert warning.message == ("1 slice(s) are lossy-compressed, which alters HU: IM00002.dcm")
+
+    def test_missing_thickness_uses_the_increment(self, tmp_path: Path, volume: CTVolume) -> None:
+        def strip(datasets: list[Dataset]) -> None:
+            for ds in datasets:
+                ds.SliceThickness = ""
+
+        _write(tmp_path, volume, strip)
+        loaded = load_series(tmp_path)
+        assert loaded.volume.geometry.slice_thickness_mm == pytest.approx(3.0)
+        (warning,) = loaded.warnings
+        assert "no usable (0018,0050) Slice Thickness; the slice increment 3.00 mm" in (
+            warning.message
+        )
+
+
+class TestSeveralSeries:
+    def test_ct_chosen_over_mr_and_localizer_series(self, tmp_path: Path, volume: CTVolume) -> None:
+        _write(tmp_path / "mr", make_volume(seed=4), modality="MR", series_description="T1")
+        _write(
+            tmp_path / "scout",
+            make_volume(seed=6),
+            series_description="Topogram",
+            image_type=("ORIGINAL", "PRIMARY", "LOCALIZER"),
+        )
+        paths = _write(tmp_path / "ct", volume)
+        loaded = load_series(tmp_path)
+        np.testing.assert_array_equal(loaded.volume.hu, volume.hu)
+        chosen_uid = dcmread(paths[0]).SeriesInstanceUID
+        reasons = loaded.selection.reasons
+        assert reasons[chosen_uid].startswith("chosen: CT, ORIGINAL, axial, 3 mm slices")
+        assert sorted(r for uid, r in reasons.items() if uid != chosen_uid) == [
+            "cannot be scored: it is a localizer (Image Type LOCALIZER)",
+            "cannot be scored: modality MR is not CT",
+        ]
+        assert loaded.bytes_read == sum(p.stat().st_size for p in paths)
+        assert loaded.files_read == 15
+
+    def test_single_slice(self, tmp_path: Path) -> None:
+        _write(tmp_path, make_volume(n_slices=1))
+        with pytest.raises(DICOMInputError, match="it has 1 image, a volume needs at least 2"):
+            load_series(tmp_path)
+
+    def test_only_a_localizer_series(self, tmp_path: Path, volume: CTVolume) -> None:
+        _write(tmp_path, volume, image_type=("ORIGINAL", "PRIMARY", "LOCALIZER"))
+        with pytest.raises(DICOMInputError, match="holds only localizer images"):
+            load_series(tmp_path)
