@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from interpretation import InvalidInputError, RiskCategory, cac_drs, risk_category
-from scoring.parameters import Artery
+from scoring.parameters import ARTERIES, Artery
 
 
 class TestCACDRS:
@@ -80,3 +82,16 @@ class TestRiskCategory:
         assert risk_category(agatston) is expected
         assert cac_drs(agatston).risk_category is expected
         assert expected.text == text
+
+
+class TestCACDRSProperties:
+    @given(low=st.floats(0, 10_000), extra=st.floats(0, 10_000))
+    def test_category_monotone(self, low: float, extra: float) -> None:
+        assert cac_drs(low).category <= cac_drs(low + extra).category
+
+    @given(scores=st.lists(st.floats(0, 1000), min_size=4, max_size=4))
+    def test_vessels_count_arteries_with_calcium(self, scores: list[float]) -> None:
+        by_artery = dict(zip(ARTERIES, scores, strict=True))
+        result = cac_drs(sum(scores), by_artery)
+        assert result.vessels == sum(score > 0 for score in scores)
+        assert ("/N" in result.label) == (result.category > 0 and result.vessels > 0)
