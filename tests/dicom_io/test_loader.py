@@ -10,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydicom import dcmread
 from pydicom.dataset import Dataset
 from pydicom.encaps import encapsulate
@@ -579,3 +581,19 @@ class TestSeveralSeries:
         _write(tmp_path, volume, image_type=("ORIGINAL", "PRIMARY", "LOCALIZER"))
         with pytest.raises(DICOMInputError, match="holds only localizer images"):
             load_series(tmp_path)
+
+
+class TestOrderProperty:
+    @settings(max_examples=25, deadline=None)
+    @given(
+        order=st.permutations(range(6)),
+        tilt_degrees=st.floats(min_value=-25, max_value=25),
+    )
+    def test_any_file_order_and_tilt_gives_the_same_volume(
+        self, order: list[int], tilt_degrees: float
+    ) -> None:
+        volume = _tilted_volume(n_slices=6, tilt_degrees=tilt_degrees)
+        datasets = series_datasets(volume)
+        loaded = volume_from_datasets([datasets[k] for k in order])
+        np.testing.assert_array_equal(loaded.volume.hu, volume.hu)
+        assert loaded.volume.geometry.increment_mm == pytest.approx(2.5, abs=1e-4)
