@@ -171,17 +171,19 @@ def _listing(names: Sequence[str]) -> str:
     return shown + (f" and {len(names) - _LISTED} more" if len(names) > _LISTED else "")
 
 
-def _collect_paths(source: Path | str | Sequence[Path | str]) -> list[Path]:
-    """Every file under ``source`` (folders searched recursively), in a stable order."""
+def _collect_paths(source: Path | str | Sequence[Path | str]) -> list[tuple[Path, str]]:
+    """Every file under ``source`` (folders searched recursively), in a stable order, with the
+    name used in messages (the path below the folder given, or the file name)."""
     roots = [Path(source)] if isinstance(source, str | Path) else [Path(p) for p in source]
     if not roots:
         raise NoDICOMFilesError("no path given: pass a folder or the files of a series")
-    paths: list[Path] = []
+    paths: list[tuple[Path, str]] = []
     for root in roots:
         if root.is_dir():
-            paths.extend(sorted(p for p in root.rglob("*") if p.is_file()))
+            found = sorted(p for p in root.rglob("*") if p.is_file())
+            paths.extend((p, p.relative_to(root).as_posix()) for p in found)
         elif root.is_file():
-            paths.append(root)
+            paths.append((root, root.name))
         else:
             raise NoDICOMFilesError(f"{root}: no such file or folder")
     if not paths:
@@ -189,11 +191,13 @@ def _collect_paths(source: Path | str | Sequence[Path | str]) -> list[Path]:
     return paths
 
 
-def _read_headers(paths: Sequence[Path]) -> tuple[list[_Instance], list[ScoringWarning]]:
+def _read_headers(
+    paths: Sequence[tuple[Path, str]],
+) -> tuple[list[_Instance], list[ScoringWarning]]:
     """Read every header (no pixels); skip files that are not DICOM images, with a warning."""
     instances: list[_Instance] = []
     unreadable: list[str] = []
-    for path in paths:
+    for path, name in paths:
         try:
             # pydicom warns about non-conformant values that a reader cannot act on; what matters
             # for scoring is checked below with our own messages.
@@ -201,14 +205,14 @@ def _read_headers(paths: Sequence[Path]) -> tuple[list[_Instance], list[ScoringW
                 warnings.simplefilter("ignore")
                 header = dcmread(path, stop_before_pixels=True)
         except Exception as exc:  # not DICOM, truncated or damaged: skipped and reported
-            unreadable.append(f"{path.name} ({type(exc).__name__}: {str(exc)[:80]})")
+            unreadable.append(f"{name} ({type(exc).__name__}: {str(exc)[:80]})")
             continue
         sop_class = header.get("SOPClassUID") or getattr(
             header.get("file_meta"), "MediaStorageSOPClassUID", None
         )
         if sop_class == MediaStorageDirectoryStorage:
             continue
-        instances.append(_Instance(name=path.name, header=header, path=path, size=_size(path)))
+        instances.append(_Instance(name=name, header=header, path=path, size=_size(path)))
     found: list[ScoringWarning] = []
     if unreadable and instances:
         found.append(

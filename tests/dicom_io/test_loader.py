@@ -358,6 +358,14 @@ class TestErrors:
         ):
             load_series(tmp_path)
 
+    def test_messages_name_files_below_the_folder_given(
+        self, tmp_path: Path, volume: CTVolume
+    ) -> None:
+        paths = _write(tmp_path / "study" / "series2", volume)
+        paths[1].unlink()
+        with pytest.raises(SliceSpacingError, match=r"missing slices between series2/IM00001.dcm"):
+            load_series(tmp_path / "study")
+
     def test_uneven_increment(self, tmp_path: Path, volume: CTVolume) -> None:
         def shift(datasets: list[Dataset]) -> None:
             datasets[2].ImagePositionPatient = [-50, -60, -93]
