@@ -67,13 +67,19 @@ def sigma_from_fwhm(fwhm_mm: float) -> float:
 
 @dataclass(frozen=True, slots=True)
 class Blob:
-    """An ellipsoid of uniform attenuation: centre (patient mm, ``(x, y, z)``), three orthonormal
-    axes (rows of ``axes``) and the semi-axis length along each (mm)."""
+    """An ellipsoid (or cylinder) of uniform attenuation.
+
+    ``center_mm`` is in patient mm ``(x, y, z)``; ``axes`` holds three orthonormal vectors and
+    ``radii_mm`` the semi-axis length along each. With ``cylinder`` the first axis is the
+    cylinder's axis (``radii_mm[0]`` = half its length) and the other two span its elliptical
+    cross-section.
+    """
 
     center_mm: tuple[float, float, float]
     axes: tuple[tuple[float, float, float], ...]
     radii_mm: tuple[float, float, float]
     value_hu: float
+    cylinder: bool = False
 
     @property
     def max_radius_mm(self) -> float:
@@ -82,6 +88,8 @@ class Blob:
     @property
     def volume_mm3(self) -> float:
         r = self.radii_mm
+        if self.cylinder:
+            return math.pi * r[1] * r[2] * 2.0 * r[0]
         return 4.0 / 3.0 * math.pi * r[0] * r[1] * r[2]
 
 
@@ -107,8 +115,11 @@ def blob_fraction(
     cx, cy, cz = blob.center_mm
     axes = np.asarray(blob.axes, dtype=np.float64)
     radii = np.asarray(blob.radii_mm, dtype=np.float64)
-    # Half extent of the ellipsoid along each patient axis.
-    half = np.sqrt(((axes * radii[:, None]) ** 2).sum(axis=0))
+    # Half extent along each patient axis (a cylinder reaches its rim at both ends).
+    if blob.cylinder:
+        half = np.abs(axes[0]) * radii[0] + np.sqrt(((axes[1:] * radii[1:, None]) ** 2).sum(0))
+    else:
+        half = np.sqrt(((axes * radii[:, None]) ** 2).sum(axis=0))
     px = grid.pixel_mm
     ix0 = int(np.searchsorted(grid.x_mm, cx - half[0] - px))
     ix1 = int(np.searchsorted(grid.x_mm, cx + half[0] + px))
@@ -128,11 +139,18 @@ def blob_fraction(
     zs = z_fine - cz
     # Quadratic form sum_k ((d . a_k) / r_k)^2 evaluated on the separable (z, y, x) grid.
     q = np.zeros((zs.size, ys.size, xs.size), dtype=np.float64)
+    along = np.zeros_like(q)
     for k in range(3):
         ax, ay, az = axes[k] / radii[k]
         proj = az * zs[:, None, None] + ay * ys[None, :, None] + ax * xs[None, None, :]
-        q += proj * proj
-    inside = (q <= 1.0).astype(np.float32)
+        if blob.cylinder and k == 0:
+            along = np.abs(proj)
+        else:
+            q += proj * proj
+    if blob.cylinder:
+        inside = ((q <= 1.0) & (along <= 1.0)).astype(np.float32)
+    else:
+        inside = (q <= 1.0).astype(np.float32)
     ny, nx = iy1 - iy0, ix1 - ix0
     occ = inside.reshape(zs.size, ny, supersample, nx, supersample).mean(axis=(2, 4))
     weights = slice_profile(grid.z_mm[iz0:iz1, None] - z_fine[None, :], grid.thickness_mm)

@@ -142,6 +142,8 @@ class PhantomTruth:
     roi: str = "labels"
     mass_factor_mg_per_mm3_hu: float = 0.0
     parameters: ScoringParameters = field(default_factory=ScoringParameters)
+    extra: Mapping[str, Any] = field(default_factory=dict)
+    """JSON-ready extras (the insert phantom's calibration rods and whole-volume score)."""
 
     @property
     def lesion_count(self) -> int:
@@ -166,6 +168,7 @@ class PhantomTruth:
             "lesions": [les.to_json_dict() for les in self.lesions],
             "objects": [obj.to_json_dict() for obj in self.objects],
             "parameters": self.parameters.as_dict(),
+            **dict(self.extra),
         }
 
 
