@@ -460,6 +460,10 @@ def _order_slices(
     reference = instances[0]
     rows, columns = _check_image(reference)
     spacing = _floats(reference, "PixelSpacing", "(0028,0030)", 2)
+    if min(spacing) <= 0:
+        raise MissingAttributeError(
+            f"{reference.label}: (0028,0030) PixelSpacing must be positive, got {spacing}"
+        )
     orientation = _floats(reference, "ImageOrientationPatient", "(0020,0037)", 6)
     for instance in instances[1:]:
         if _check_image(instance) != (rows, columns):

@@ -451,6 +451,32 @@ class TestErrors:
         ):
             load_series(tmp_path)
 
+    @pytest.mark.parametrize("in_memory", [False, True])
+    def test_truncated_pixel_data(self, tmp_path: Path, volume: CTVolume, in_memory: bool) -> None:
+        def truncate(datasets: list[Dataset]) -> None:
+            datasets[2].PixelData = datasets[2].PixelData[: len(datasets[2].PixelData) // 2]
+
+        paths = _write(tmp_path, volume, truncate)
+
+        def load() -> object:
+            if in_memory:
+                return volume_from_datasets([dcmread(p) for p in paths])
+            return load_series(tmp_path)
+
+        with pytest.raises(
+            PixelDecodeError, match=r"IM00003.dcm .*: pixel data \(Explicit VR Little Endian\)"
+        ):
+            load()
+
+    def test_zero_pixel_spacing(self, tmp_path: Path, volume: CTVolume) -> None:
+        def flatten(datasets: list[Dataset]) -> None:
+            for ds in datasets:
+                ds.PixelSpacing = [0, 0.5]
+
+        _write(tmp_path, volume, flatten)
+        with pytest.raises(MissingAttributeError, match="PixelSpacing must be positive"):
+            load_series(tmp_path)
+
     def test_multi_frame(self, tmp_path: Path, volume: CTVolume) -> None:
         def frames(datasets: list[Dataset]) -> None:
             datasets[0].NumberOfFrames = 2
