@@ -151,7 +151,8 @@ def check_resource_type(data: object, expected: str, location: str) -> Mapping[s
     if found != expected:
         raise InvalidResourceError(
             f"expected resourceType {expected!r}, got {found!r}",
-            f"{location}.resourceType" if location else "resourceType",
+            # a top-level body of the wrong type has no meaningful "ServiceRequest." prefix
+            f"{location}.resourceType" if location and location != expected else "resourceType",
         )
     return data
 

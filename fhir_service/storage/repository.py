@@ -277,7 +277,7 @@ class OrderStore:
     def _accept(self, connection: Connection, intake: OrderIntake) -> AcceptResult:
         now = utcnow()
         row = connection.execute(
-            select(orders.c.id, orders.c.version_key, tasks)
+            select(orders.c.id.label("order_row_id"), orders.c.version_key, tasks)
             .join(tasks, tasks.c.order_id == orders.c.id)
             .where(orders.c.order_key == intake.order_key)
         ).first()
@@ -303,7 +303,7 @@ class OrderStore:
                     " cancelled",
                     "ServiceRequest.status",
                 )
-            self._update_order(connection, m["id"], intake, now)
+            self._update_order(connection, m["order_row_id"], intake, now)
             task = _apply_transition(
                 connection,
                 current,
@@ -320,7 +320,7 @@ class OrderStore:
                 f" {current.status.value}; revoke it and place a new order (new identifier)",
                 "ServiceRequest.meta.versionId",
             )
-        self._update_order(connection, m["id"], intake, now)
+        self._update_order(connection, m["order_row_id"], intake, now)
         connection.execute(
             update(tasks)
             .where(tasks.c.id == current.id)
