@@ -177,7 +177,9 @@ def qrm_phantom(config: QRMPhantomConfig | None = None) -> PhantomStudy:
     n = cfg.matrix_size
     px = cfg.pixel_spacing_mm
     n_slices = math.ceil(cfg.scan_length_mm / cfg.increment_mm) + 1
-    z_mm = cfg.table_z_mm + cfg.increment_mm * (np.arange(n_slices) - (n_slices - 1) / 2.0)
+    z_mm = cfg.table_z_mm + cfg.increment_mm * (
+        np.arange(n_slices, dtype=np.float64) - (n_slices - 1) / 2.0
+    )
     coords = (np.arange(n, dtype=np.float64) - (n - 1) / 2.0) * px
     grid = Grid(
         x_mm=coords, y_mm=coords.copy(), z_mm=z_mm, pixel_mm=px, thickness_mm=cfg.slice_thickness_mm
