@@ -51,7 +51,7 @@ from fhir_service.storage import make_engine, migrate
 logger = logging.getLogger(__name__)
 
 #: ``module:attribute`` of further blueprints to register (kept empty here; owners add theirs).
-EXTRA_BLUEPRINTS: tuple[str, ...] = ()
+EXTRA_BLUEPRINTS: tuple[str, ...] = ("fhir_service.pages:blueprint",)
 
 AUTH_DISABLED_WARNING = (
     "AUTHENTICATION IS DISABLED (CAC_AUTH_DISABLED=1): anyone who can reach this port can place"

@@ -218,3 +218,17 @@ def render_patient_page(
             summary=summary_parts(interpretation.patient_summary),
         )
     )
+
+
+def render_link_error_page(*, expired: bool) -> str:
+    """The friendly page for a link that is wrong (``expired=False``) or out of date.
+
+    It names no patient, report or reason beyond "not found" / "expired".
+    """
+    if expired:
+        title = "This link has expired"
+        message = "For your privacy, links to scan results only work for a limited time."
+    else:
+        title = "This link does not work"
+        message = "We could not find a page for this link. It may have been copied incompletely."
+    return environment().get_template("page_error.html.j2").render(title=title, message=message)
