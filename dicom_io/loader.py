@@ -26,7 +26,8 @@ Decisions on imperfect series (each says which instance and what is wrong):
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -319,8 +320,8 @@ def _choose(
 
 
 def _floats(instance: _Instance, keyword: str, tag: str, count: int) -> list[float]:
-    value = instance.header.get(keyword)
     try:
+        value = instance.header.get(keyword)
         numbers = [float(v) for v in value] if value is not None else []
     except (TypeError, ValueError) as exc:
         raise MissingAttributeError(
@@ -333,21 +334,33 @@ def _floats(instance: _Instance, keyword: str, tag: str, count: int) -> list[flo
     return numbers
 
 
+def _integer(instance: _Instance, keyword: str, tag: str) -> int | None:
+    """An integer attribute, ``None`` when absent or empty."""
+    try:
+        value = instance.header.get(keyword)
+        return None if value is None or value == "" else int(value)
+    except (TypeError, ValueError) as exc:
+        raise MissingAttributeError(
+            f"{instance.label}: {tag} {keyword} is not an integer ({exc})"
+        ) from exc
+
+
 def _check_image(instance: _Instance) -> tuple[int, int]:
     header = instance.header
-    for keyword, tag in (("Rows", "(0028,0010)"), ("Columns", "(0028,0011)")):
-        if not header.get(keyword):
-            raise MissingAttributeError(f"{instance.label}: no {tag} {keyword}")
-    frames = header.get("NumberOfFrames")
-    if frames is not None and int(frames) > 1:
+    rows = _integer(instance, "Rows", "(0028,0010)")
+    columns = _integer(instance, "Columns", "(0028,0011)")
+    if not rows or not columns:
+        raise MissingAttributeError(f"{instance.label}: no (0028,0010) Rows or (0028,0011) Columns")
+    frames = _integer(instance, "NumberOfFrames", "(0028,0008)")
+    if frames is not None and frames > 1:
         raise UnsupportedImageError(
-            f"{instance.label}: multi-frame image ({int(frames)} frames); export the series as "
+            f"{instance.label}: multi-frame image ({frames} frames); export the series as "
             "single-frame CT Image Storage instances"
         )
-    samples = header.get("SamplesPerPixel", 1)
-    if int(samples) != 1:
+    samples = _integer(instance, "SamplesPerPixel", "(0028,0002)")
+    if samples is not None and samples != 1:
         raise UnsupportedImageError(
-            f"{instance.label}: {int(samples)} samples per pixel (colour); CT images are greyscale"
+            f"{instance.label}: {samples} samples per pixel (colour); CT images are greyscale"
         )
     meta = getattr(header, "file_meta", None)
     syntax = meta.get("TransferSyntaxUID") if meta is not None else None
@@ -366,7 +379,7 @@ def _check_image(instance: _Instance) -> tuple[int, int]:
             f"{instance.label}: no decoder installed for {UID(syntax).name} ({syntax}); "
             f"install one of: {missing}"
         )
-    return int(header.Rows), int(header.Columns)
+    return rows, columns
 
 
 def _rescale(instance: _Instance) -> tuple[float, float, bool]:
@@ -700,6 +713,23 @@ def _build(
     )
 
 
+@contextmanager
+def _input_boundary() -> Iterator[None]:
+    """Keep pydicom's warnings about non-conformant values quiet (the checks here say what
+    matters, in our words) and turn a header value that still could not be interpreted into a
+    :class:`DICOMInputError` rather than a traceback."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            yield
+    except DICOMInputError:
+        raise
+    except (ValueError, TypeError, KeyError, AttributeError, IndexError, OverflowError) as exc:
+        raise DICOMInputError(
+            f"the series has a value that cannot be interpreted: {type(exc).__name__}: {exc}"
+        ) from exc
+
+
 def load_series(
     source: Path | str | Sequence[Path | str],
     *,
@@ -740,12 +770,13 @@ def load_series(
         :class:`~dicom_io.errors.UnsupportedTransferSyntaxError`,
         :class:`~dicom_io.errors.PixelDecodeError`.
     """
-    paths = _collect_paths(source)
-    instances, found = _read_headers(paths)
-    groups, more = _group(instances)
-    found.extend(more)
-    uid, selection = _choose(groups, series_instance_uid)
-    return _build(groups[uid], selection, found, progress, files_read=len(paths))
+    with _input_boundary():
+        paths = _collect_paths(source)
+        instances, found = _read_headers(paths)
+        groups, more = _group(instances)
+        found.extend(more)
+        uid, selection = _choose(groups, series_instance_uid)
+        return _build(groups[uid], selection, found, progress, files_read=len(paths))
 
 
 def volume_from_datasets(
@@ -787,6 +818,7 @@ def volume_from_datasets(
             Path(filename).name if isinstance(filename, str) and filename else f"dataset #{number}"
         )
         instances.append(_Instance(name=name, header=dataset))
-    groups, found = _group(instances)
-    uid, selection = _choose(groups, series_instance_uid)
-    return _build(groups[uid], selection, found, progress, files_read=0)
+    with _input_boundary():
+        groups, found = _group(instances)
+        uid, selection = _choose(groups, series_instance_uid)
+        return _build(groups[uid], selection, found, progress, files_read=0)

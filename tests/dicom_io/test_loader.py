@@ -4,6 +4,7 @@ carry each defect."""
 from __future__ import annotations
 
 import shutil
+import warnings
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -13,6 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydicom import dcmread
+from pydicom.dataelem import RawDataElement
 from pydicom.dataset import Dataset
 from pydicom.encaps import encapsulate
 from pydicom.uid import MPEG2MPML, JPEG2000Lossless, JPEGLSLossless
@@ -475,6 +477,26 @@ class TestErrors:
 
         _write(tmp_path, volume, flatten)
         with pytest.raises(MissingAttributeError, match="PixelSpacing must be positive"):
+            load_series(tmp_path)
+
+    @pytest.mark.parametrize(
+        ("tag", "vr", "raw", "message"),
+        [
+            (0x00200032, "DS", b"a\\b\\c ", r"\(0020,0032\) ImagePositionPatient is not numeric"),
+            (0x00280030, "DS", b"0.5\\q ", r"\(0028,0030\) PixelSpacing is not numeric"),
+            (0x00280008, "IS", b"xy", r"\(0028,0008\) NumberOfFrames is not an integer"),
+        ],
+    )
+    def test_malformed_values(
+        self, tmp_path: Path, volume: CTVolume, tag: int, vr: str, raw: bytes, message: str
+    ) -> None:
+        def spoil(datasets: list[Dataset]) -> None:
+            datasets[2][tag] = RawDataElement(tag, vr, len(raw), raw, 0, False, True)
+
+        with warnings.catch_warnings():  # pydicom warns while writing the invalid value
+            warnings.simplefilter("ignore", UserWarning)
+            _write(tmp_path, volume, spoil)
+        with pytest.raises(MissingAttributeError, match=rf"IM00003.dcm .*: {message}"):
             load_series(tmp_path)
 
     def test_multi_frame(self, tmp_path: Path, volume: CTVolume) -> None:
