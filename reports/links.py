@@ -84,9 +84,14 @@ def _unb64(text: str) -> bytes:
     if not re.fullmatch(r"[A-Za-z0-9_-]*", text):
         raise InvalidPageTokenError("token is not base64url")
     try:
-        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
     except (binascii.Error, ValueError) as exc:
         raise InvalidPageTokenError("token is not base64url") from exc
+    # only the canonical spelling: otherwise unused low bits of the last character could be
+    # changed and the token would still verify
+    if _b64(data) != text:
+        raise InvalidPageTokenError("token is not canonical base64url")
+    return data
 
 
 def _mac(secret: bytes, payload: bytes) -> bytes:
