@@ -62,14 +62,16 @@ class TestMesaCurveSVG:
         svg = str(mesa_curve_svg(CELL, 68.0, 75))
         circle = re.search(r'<circle cx="([\d.]+)" cy="([\d.]+)"', svg)
         curve = re.search(r'<polyline class="population-curve" points="([^"]+)"', svg)
-        assert circle is not None and curve is not None
+        assert circle is not None
+        assert curve is not None
         points = dict(p.split(",") for p in curve.group(1).split())
         # the curve passes through the patient's point: same x, same y
         assert points[circle.group(1)] == circle.group(2)
 
     def test_group_text_is_escaped(self) -> None:
         svg = str(mesa_curve_svg(CELL, 5.0, 50, group_text="<script>"))
-        assert "<script>" not in svg and "&lt;script&gt;" in svg
+        assert "<script>" not in svg
+        assert "&lt;script&gt;" in svg
 
 
 class TestArterialAgeSVG:
