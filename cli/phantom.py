@@ -195,7 +195,10 @@ def run(args: argparse.Namespace) -> int:
         parts = ", ".join(f"{a} {t.agatston_by_artery.get(a, 0.0):.1f}" for a in ARTERIES)
         summary = f"truth Agatston {t.agatston:.1f} ({parts})"
     else:
+        whole = t.extra.get("whole_volume", {}).get("agatston")
         summary = f"truth Agatston {t.agatston:.1f} over the 9 inserts"
+        if whole is not None:
+            summary += f" ({whole:.1f} over the whole volume, calibration rod included)"
     geometry = study.volume.geometry
     print(
         f"wrote {len(files)} slices ({args.kind} phantom seed {study.config.seed}, "

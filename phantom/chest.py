@@ -516,6 +516,31 @@ def _build_anatomy(cfg: ChestPhantomConfig) -> _Anatomy:
     )
 
 
+def chest_landmarks(config: ChestPhantomConfig) -> dict[str, tuple[float, float, float]]:
+    """Where the main structures of a chest phantom study lie, in patient mm ``(x, y, z)``.
+
+    For evaluating detectors and for tests; the rendered image does not depend on calling it.
+    Keys: ``heart_center``, ``apex``, ``aortic_root``, ``ascending_aorta_top``,
+    ``descending_aorta_top`` (both on the top slice), ``left_ostium``, ``right_ostium``,
+    ``vertebral_body`` and ``sternum`` (at the heart centre's z).
+    """
+    an = _build_anatomy(config)
+    z_top = an.grid.z_mm[-1]
+    t_top = (z_top - an.root_center[2]) / an.aa_dir[2]
+    hz = float(an.heart_center[2])
+    return {
+        "heart_center": _tuple3(an.heart_center),
+        "apex": _tuple3(an.heart_center + an.heart_axes[0] * an.frame[:, 0]),
+        "aortic_root": _tuple3(an.root_center),
+        "ascending_aorta_top": _tuple3(an.root_center + t_top * an.aa_dir),
+        "descending_aorta_top": (an.da_center[0], an.da_center[1], float(z_top)),
+        "left_ostium": _tuple3(an.paths[Artery.LM].points[0]),
+        "right_ostium": _tuple3(an.paths[Artery.RCA].points[0]),
+        "vertebral_body": (an.vb_center[0], an.vb_center[1], hz),
+        "sternum": (an.sternum_center[0], an.sternum_center[1], hz),
+    }
+
+
 def _spread_mm(cfg: ChestPhantomConfig) -> float:
     """How far blur reaches beyond an object: 3 PSF sigmas plus a pixel."""
     return 3.0 * sigma_from_fwhm(cfg.psf_fwhm_mm) + cfg.pixel_spacing_mm
@@ -1224,4 +1249,4 @@ def _truth_object(kind: str, label: str, blob: Blob) -> TruthObject:
     )
 
 
-__all__ = ["ChestPhantomConfig", "PlaqueSpec", "chest_phantom"]
+__all__ = ["ChestPhantomConfig", "PlaqueSpec", "chest_landmarks", "chest_phantom"]
