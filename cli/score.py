@@ -10,11 +10,13 @@ interpretation.
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import sys
 from pathlib import Path
 from typing import Any, TextIO
 
+from cli.interpret import add_patient_arguments, context_from_args
 from cli.main import CLIError
 from cli.progress import ProgressBar
 from dicom_io.errors import DICOMIOError
@@ -79,12 +81,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         action="store_true",
         help="do not scale Agatston by increment / 3 mm",
     )
-    patient = parser.add_argument_group(
-        "patient (prints the interpretation when age and sex given)"
-    )
-    patient.add_argument("--age", type=float)
-    patient.add_argument("--sex", choices=("female", "male"))
-    patient.add_argument("--race", choices=("white", "black", "hispanic", "chinese", "other"))
+    add_patient_arguments(parser, required=False)
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(handler=run)
 
@@ -150,7 +147,7 @@ def run(args: argparse.Namespace) -> int:
     except (ScoringError, DICOMIOError) as exc:
         raise CLIError(str(exc)) from exc
     category = cac_drs(result.agatston, _by_artery(result))
-    interpretation = _interpret(args, result)
+    interpretation = _interpret(args, result, loaded.volume)
     series_warnings = [{"code": w.code.value, "message": w.message} for w in loaded.warnings]
     if args.json:
         record: dict[str, Any] = score_to_dict(result)
@@ -179,17 +176,36 @@ def _by_artery(result: ScoreResult) -> dict[Any, float] | None:
     return dict(result.agatston_by_artery)
 
 
-def _interpret(args: argparse.Namespace, result: ScoreResult) -> Any:
-    if args.age is None and args.sex is None:
-        return None
-    if args.age is None or args.sex is None:
-        raise CLIError("give both --age and --sex to print the interpretation")
-    from interpretation import MesaRace, PatientContext, Sex, interpret
+def _interpret(args: argparse.Namespace, result: ScoreResult, volume: CTVolume) -> Any:
+    """The interpretation when the patient's age and sex were given (else ``None``).
 
-    race = None if args.race in (None, "other") else MesaRace(args.race)
+    The scan date is the acquisition date recorded in the images, today when they carry none;
+    the scoring profile recorded for progression comparisons is the parameters used.
+    """
+    context = context_from_args(args, required=False)
+    if context is None:
+        if args.age is not None or args.sex is not None:
+            raise CLIError("give both --age and --sex to print the interpretation")
+        return None
+    from interpretation import interpret
+
+    acquired = volume.acquisition.acquisition_datetime
+    scan_date = acquired.date() if acquired else datetime.date.today()
+    for prior in context.prior_scores:
+        if prior.date >= scan_date:
+            raise CLIError(
+                f"the prior scan ({prior.date.isoformat()}) is not dated before this scan "
+                f"({scan_date.isoformat()})"
+            )
+    profile = ", ".join(f"{k}={v}" for k, v in result.parameters.as_dict().items())
     try:
-        context = PatientContext(age_years=args.age, sex=Sex(args.sex), race=race)
-        return interpret(result.agatston, context, by_artery=_by_artery(result))
+        return interpret(
+            result.agatston,
+            context,
+            by_artery=_by_artery(result),
+            scan_date=scan_date,
+            scoring_profile=profile,
+        )
     except InterpretationError as exc:
         raise CLIError(str(exc)) from exc
 
