@@ -61,8 +61,14 @@ def _disc(hu: np.ndarray, z0: int, r: int, c: int, radius: float, value: float, 
         hu[z][disc] = value
 
 
-def make_study(radius_px: Mapping[Artery, float], peak_hu: float = 450.0) -> Study:
-    """A chest whose lesions have the given radii (0 = no lesion in that artery)."""
+def make_study(
+    radius_px: Mapping[Artery, float],
+    peak_hu: float = 450.0,
+    places: Mapping[Artery, tuple[int, int, int]] | None = None,
+) -> Study:
+    """A chest whose lesions have the given radii (0 = no lesion in that artery), at
+    :data:`LESION_PLACES` unless ``places`` says otherwise."""
+    places = LESION_PLACES if places is None else places
     hu = np.full(SHAPE, -1000, dtype=np.int16)
     rows, cols = np.ogrid[: SHAPE[1], : SHAPE[2]]
     body = ((rows - 96) / 88) ** 2 + ((cols - 96) / 92) ** 2 <= 1
@@ -72,7 +78,7 @@ def make_study(radius_px: Mapping[Artery, float], peak_hu: float = 450.0) -> Stu
         hu[z][heart] = 45
     _disc(hu, 0, BONE_PLACE[1], BONE_PLACE[2], 14, 700, SHAPE[0])
     _disc(hu, AORTA_PLACE[0], AORTA_PLACE[1], AORTA_PLACE[2], 3, 380, 3)
-    for artery, (z0, r, c) in LESION_PLACES.items():
+    for artery, (z0, r, c) in places.items():
         if radius_px.get(artery, 0) > 0:
             _disc(hu, z0, r, c, radius_px[artery], peak_hu, 3)
     geometry = axial_geometry(SHAPE[0], (PIXEL_MM, PIXEL_MM), 3.0, 3.0, (-67.0, -67.0, 100.0))
@@ -96,7 +102,7 @@ def make_study(radius_px: Mapping[Artery, float], peak_hu: float = 450.0) -> Stu
             label = LesionLabel(excluded=ExclusionReason.BONE, detail="vertebra")
         elif abs(r - AORTA_PLACE[1]) < 5 and abs(c - AORTA_PLACE[2]) < 5:
             label = LesionLabel(excluded=ExclusionReason.AORTA, detail="aortic wall")
-        for artery, (_z0, ar, ac) in LESION_PLACES.items():
+        for artery, (_z0, ar, ac) in places.items():
             if abs(r - ar) < 6 and abs(c - ac) < 6:
                 label = LesionLabel(artery=artery, detail="synthetic truth")
         labels[cand.lesion_id] = label
