@@ -68,7 +68,8 @@ DISC_HU = 80.0
 PERICARDIUM_HU = 25.0
 CARTILAGE_HU = 100.0
 CANCELLOUS_HU = 200.0
-METAL_HU = 3000.0
+# Stainless steel attenuates far beyond the 12-bit CT range; the image clips it at 3071 HU.
+METAL_HU = 15000.0
 
 #: Plaque peak density range of the brief (HU).
 PLAQUE_DENSITY_RANGE_HU = (150.0, 1000.0)

@@ -11,8 +11,9 @@ from phantom.render import Blob, Grid, blob_fraction, composite_blob, slice_prof
 
 
 def grid(thickness_mm: float = 3.0, increment_mm: float = 3.0, pixel_mm: float = 0.4) -> Grid:
-    xy = (np.arange(64) - 31.5) * pixel_mm
-    z = (np.arange(int(24 / increment_mm)) - (int(24 / increment_mm) - 1) / 2) * increment_mm
+    xy = (np.arange(64, dtype=np.float64) - 31.5) * pixel_mm
+    n = int(24 / increment_mm)
+    z = (np.arange(n, dtype=np.float64) - (n - 1) / 2) * increment_mm
     return Grid(x_mm=xy, y_mm=xy.copy(), z_mm=z, pixel_mm=pixel_mm, thickness_mm=thickness_mm)
 
 
