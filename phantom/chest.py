@@ -1210,7 +1210,6 @@ def chest_phantom(config: ChestPhantomConfig | None = None) -> PhantomStudy:
     volume_hu = np.clip(np.rint(hu), -1024, 3071).astype(np.int16)
     del hu
 
-    n = cfg.matrix_size
     px = cfg.pixel_spacing_mm
     positions = np.stack(
         [np.full(shape[0], grid.x_mm[0]), np.full(shape[0], grid.y_mm[0]), grid.z_mm], axis=1
@@ -1223,11 +1222,12 @@ def chest_phantom(config: ChestPhantomConfig | None = None) -> PhantomStudy:
         slice_thickness_mm=cfg.slice_thickness_mm,
         increment_mm=cfg.increment_mm,
     )
-    kind = "zero-calcium " if cfg.zero_calcium else ""
+    # (0008,103E) Series Description is LO: at most 64 characters.
+    kind = " zero-Ca" if cfg.zero_calcium else ""
     description = (
-        f"Calcium score {cfg.slice_thickness_mm:g} mm / {cfg.increment_mm:g} mm "
-        f"({kind}chest phantom seed {cfg.seed}, {n}x{n})"
-    )
+        f"CaSc {cfg.slice_thickness_mm:g}/{cfg.increment_mm:g}mm chest phantom{kind} "
+        f"seed {cfg.seed}"
+    )[:64]
     volume = CTVolume(hu=volume_hu, geometry=geometry, acquisition=_acquisition(cfg, description))
     truth = score_truth(volume, plaque_labels, tuple(objects), by_artery=True)
     return PhantomStudy(

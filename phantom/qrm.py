@@ -343,9 +343,9 @@ def _acquisition(cfg: QRMPhantomConfig) -> AcquisitionInfo:
         study_instance_uid=uid("study"),
         series_instance_uid=uid("series"),
         series_description=(
-            f"Calcium score {cfg.slice_thickness_mm:g} mm / {cfg.increment_mm:g} mm "
-            f"(QRM-like insert phantom seed {cfg.seed})"
-        ),
+            f"CaSc {cfg.slice_thickness_mm:g}/{cfg.increment_mm:g}mm QRM-like phantom "
+            f"seed {cfg.seed}"
+        )[:64],
         acquisition_datetime=datetime(2026, 1, 5, 7, 0, 0),
         patient_position="HFS",
     )
