@@ -58,7 +58,13 @@ def create_celery(settings: Settings, worker_settings: WorkerSettings | None = N
     app = Celery("cac", broker=settings.broker_url, set_as_current=False)
     transport_options: dict[str, Any] = {}
     if settings.broker_url.startswith(("redis://", "rediss://")):
-        transport_options = {"visibility_timeout": ws.visibility_timeout_s}
+        # kombu re-queues unacknowledged messages older than the visibility timeout in a sweep
+        # every unacked_restore_interval x unacked_restore_throttle seconds (peers.md)
+        transport_options = {
+            "visibility_timeout": ws.visibility_timeout_s,
+            "unacked_restore_interval": ws.unacked_restore_interval_s,
+            "unacked_restore_throttle": 1,
+        }
     app.conf.update(
         task_acks_late=True,
         task_reject_on_worker_lost=True,
@@ -76,7 +82,7 @@ def create_celery(settings: Settings, worker_settings: WorkerSettings | None = N
     app.conf.cac_settings = settings
     app.conf.cac_worker_settings = ws
 
-    @app.task(name=PROCESS_ORDER, bind=True, max_retries=ws.max_retries)
+    @app.task(name=PROCESS_ORDER, bind=True, max_retries=ws.max_retries)  # type: ignore[untyped-decorator]
     def process_order(self: Task, task_id: str) -> dict[str, Any]:
         """Process one order by its Task id (idempotent; retried on transient failures)."""
         from workers.runtime import finish_failed, run_job

@@ -37,7 +37,8 @@ class WorkerSettings:
     running longer is stopped: soft raises inside the job, hard kills the child),
     ``MAX_RETRIES`` and ``RETRY_BACKOFF_S`` / ``RETRY_BACKOFF_MAX_S`` (transient failures:
     countdown ``min(max, base * 2**n)``), ``VISIBILITY_TIMEOUT_S`` (Redis re-delivers an
-    unacknowledged job after this; must exceed the hard time limit), ``PACS_USER`` /
+    unacknowledged job after this; must exceed the hard time limit), ``UNACKED_RESTORE_INTERVAL_S``
+    (how often a worker sweeps for such jobs), ``PACS_USER`` /
     ``PACS_PASSWORD`` or ``PACS_TOKEN``, ``PACS_TIMEOUT_S``, ``PACS_MAX_BYTES``,
     ``ALGORITHM_NAME``, ``WORKER_CONCURRENCY``.
     """
@@ -48,6 +49,7 @@ class WorkerSettings:
     retry_backoff_s: float = 2.0
     retry_backoff_max_s: float = 300.0
     visibility_timeout_s: float = 3600.0
+    unacked_restore_interval_s: float = 10.0
     pacs_user: str | None = None
     pacs_password: str | None = field(default=None, repr=False)
     pacs_token: str | None = field(default=None, repr=False)
@@ -88,6 +90,9 @@ class WorkerSettings:
             retry_backoff_s=_number(env, "RETRY_BACKOFF_S", d.retry_backoff_s),
             retry_backoff_max_s=_number(env, "RETRY_BACKOFF_MAX_S", d.retry_backoff_max_s),
             visibility_timeout_s=_number(env, "VISIBILITY_TIMEOUT_S", d.visibility_timeout_s, 1),
+            unacked_restore_interval_s=_number(
+                env, "UNACKED_RESTORE_INTERVAL_S", d.unacked_restore_interval_s, 1
+            ),
             pacs_user=env.get(PREFIX + "PACS_USER") or None,
             pacs_password=env.get(PREFIX + "PACS_PASSWORD") or None,
             pacs_token=env.get(PREFIX + "PACS_TOKEN") or None,

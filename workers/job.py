@@ -223,16 +223,10 @@ class OrderJob:
                 (r for r in record.output_references if r.startswith("DiagnosticReport/")), None
             )
             return JobOutcome(record.status, report, "already finished")
-        if record.status is not TaskStatus.IN_PROGRESS or not self.redelivered:
-            claimed = store.claim(
-                self.task_id,
-                redelivered=self.redelivered or record.status is TaskStatus.IN_PROGRESS,
-                business_status=BusinessStatus.CONTEXT,
-            )
-            if not claimed:
-                return JobOutcome(store.get(self.task_id).status, None, "claimed by another worker")
-        else:
-            self._business(BusinessStatus.CONTEXT)
+        # the context is read before claiming: an order the policy rejects ends ``rejected``,
+        # which the Task state machine allows from ``accepted`` but not from ``in-progress``
+        started = record.status is TaskStatus.IN_PROGRESS
+        store.transition(self.task_id, record.status, business_status=BusinessStatus.CONTEXT)
         order = store.order_for(self.task_id)
         service_request = order.service_request
         if not service_request.get("id"):
@@ -253,15 +247,17 @@ class OrderJob:
             )
             context, _sources = read_patient_context(ehr, patient, service_request, scan_date)
             findings = appropriateness(context)
-            stops = [
-                f for f in findings if f.severity is Severity.STOP
-            ]
+            stops = [f for f in findings if f.severity is Severity.STOP]
             if stops and settings.appropriateness_policy is AppropriatenessPolicy.REJECT:
                 raise OrderRejectedError(
                     "order rejected by the appropriateness policy: "
                     + " ".join(f.message for f in stops)
                 )
             base = self._pacs_base(study, order.endpoints)
+        if not started and not store.claim(
+            self.task_id, redelivered=False, business_status=BusinessStatus.FINDING_STUDY
+        ):
+            return JobOutcome(store.get(self.task_id).status, None, "claimed by another worker")
 
         self._business(BusinessStatus.FINDING_STUDY)
         with self.timings.step("fetch"):
@@ -327,7 +323,8 @@ class OrderJob:
                 raise ImageDecodeError(f"series {chosen.series_instance_uid}: {exc}") from exc
             except (ValueError, AttributeError, KeyError, TypeError) as exc:
                 raise ImageDecodeError(
-                    f"series {chosen.series_instance_uid} cannot be decoded: {type(exc).__name__}: {exc}"
+                    f"series {chosen.series_instance_uid} cannot be decoded: "
+                    f"{type(exc).__name__}: {exc}"
                 ) from exc
         with self.timings.step("score"):
             volume = loaded.volume
@@ -570,7 +567,8 @@ class OrderJob:
             '<!doctype html><html lang="en"><head><meta charset="utf-8">'
             "<title>Coronary artery calcium score</title></head><body>"
             "<h1>Coronary artery calcium score</h1>"
-            f"<p><strong>Agatston {score.agatston:.1f}</strong>, volume {score.volume_mm3:.1f} mm&sup3;, "
+            f"<p><strong>Agatston {score.agatston:.1f}</strong>, "
+            f"volume {score.volume_mm3:.1f} mm&sup3;, "
             f"mass {score.mass_mg:.1f} mg{'' if score.mass_calibrated else ' (uncalibrated)'}; "
             f"{html.escape(figures.cac_drs_label)}</p>"
             f"<table><tr><th>Artery</th><th>Agatston</th></tr>{rows}</table>"

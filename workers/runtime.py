@@ -116,8 +116,19 @@ def finish_failed(app: Celery, task_id: str, status: TaskStatus, reason: str) ->
     store = deps_for(app).store
     try:
         store.transition(task_id, status, business_status=None, status_reason=reason)
-    except (InvalidTransitionError, TaskNotFoundError) as exc:
+        return
+    except InvalidTransitionError as exc:
+        if status is not TaskStatus.REJECTED:
+            log.warning("order %s: could not mark %s: %s", task_id, status.value, exc)
+            return
+    except TaskNotFoundError as exc:
         log.warning("order %s: could not mark %s: %s", task_id, status.value, exc)
+        return
+    # a Task already in progress cannot become rejected (FHIR Task state machine): it fails
+    try:
+        store.transition(task_id, TaskStatus.FAILED, business_status=None, status_reason=reason)
+    except (InvalidTransitionError, TaskNotFoundError) as exc:
+        log.warning("order %s: could not mark failed: %s", task_id, exc)
 
 
 def outcome_dict(outcome: JobOutcome) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
+import pydicom
 import pytest
 import requests
 
@@ -25,31 +25,10 @@ from fhir_service.queue import create_celery as create_api_celery
 from fhir_service.queue import send_process_order
 from fhir_service.settings import Settings
 from fhir_service.storage import OrderStore, TaskStore, make_engine, migrate
-from scoring.volume import AcquisitionInfo, CTVolume, axial_geometry
+from phantom.chest import ChestPhantomConfig, chest_phantom
 from tests.peers.servers import FHIRServer, OrthancServer, RedisServer
 
 _redis_db = itertools.count(1)
-
-
-def calcified_volume(seed: int = 0, n_slices: int = 24, size: int = 128) -> CTVolume:
-    """A small chest-like CT volume (HU, ``(z, y, x)``): soft tissue ellipse, a denser heart
-    disc and a few calcified blobs of 200-600 HU."""
-    rng = np.random.default_rng(seed)
-    z, y, x = np.mgrid[0:n_slices, 0:size, 0:size]
-    hu = np.full((n_slices, size, size), -1000, dtype=np.int16)
-    body = ((y - size / 2) / (0.42 * size)) ** 2 + ((x - size / 2) / (0.48 * size)) ** 2 <= 1
-    hu[body] = 0
-    lungs = (((y - size / 2) / (0.3 * size)) ** 2 + ((np.abs(x - size / 2) - 0.22 * size) / (0.14 * size)) ** 2) <= 1
-    hu[lungs] = -800
-    heart = ((y - size * 0.55) ** 2 + (x - size * 0.5) ** 2) <= (0.17 * size) ** 2
-    hu[heart] = 40
-    for _ in range(4):
-        cz, cy, cx = rng.integers(4, n_slices - 4), rng.integers(55, 80), rng.integers(50, 78)
-        blob = (z - cz) ** 2 / 2.0 + (y - cy) ** 2 + (x - cx) ** 2 <= 4
-        hu[blob] = int(rng.integers(250, 600))
-    hu = hu + rng.normal(0, 8, hu.shape).astype(np.int16)
-    geometry = axial_geometry(n_slices, (0.7, 0.7), 3.0, 3.0, origin_mm=(-45.0, -45.0, -60.0))
-    return CTVolume(hu=hu, geometry=geometry, acquisition=AcquisitionInfo(kvp=120.0))
 
 
 @dataclass
@@ -95,7 +74,12 @@ class Pipeline:
         send_process_order(create_api_celery(self.settings), result.task.id)
         return result.task.id
 
-    def wait_task(self, task_id: str, timeout_s: float = 90.0, statuses: tuple[str, ...] = ("completed", "failed", "rejected")) -> Any:
+    def wait_task(
+        self,
+        task_id: str,
+        timeout_s: float = 90.0,
+        statuses: tuple[str, ...] = ("completed", "failed", "rejected"),
+    ) -> Any:
         store = self.tasks()
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
@@ -105,25 +89,37 @@ class Pipeline:
             time.sleep(0.2)
         raise AssertionError(
             f"Task {task_id} still {store.get(task_id).status.value} "
-            f"({store.get(task_id).business_status}) after {timeout_s} s; worker log:\n{self.worker_log()}"
+            f"({store.get(task_id).business_status}) after {timeout_s} s; "
+            f"worker log:\n{self.worker_log()}"
         )
 
     # -- workers --------------------------------------------------------------------------------
-    def start_worker(self, concurrency: int = 1, name: str | None = None) -> subprocess.Popen[bytes]:
+    def start_worker(
+        self, concurrency: int = 1, name: str | None = None
+    ) -> subprocess.Popen[bytes]:
         index = len(self.workers)
         log_path = self.workdir / f"worker{index}.log"
         log = log_path.open("wb")
-        command = [sys.executable, "-m", "cli.main", "worker", f"--concurrency={concurrency}",
-                   f"--hostname={name or f'w{index}-{uuid.uuid4().hex[:6]}'}@%h"]
-        process = subprocess.Popen(command, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                                   start_new_session=True)
+        command = [
+            sys.executable,
+            "-m",
+            "cli.main",
+            "worker",
+            f"--concurrency={concurrency}",
+            f"--hostname={name or f'w{index}-{uuid.uuid4().hex[:6]}'}@%h",
+        ]
+        process = subprocess.Popen(
+            command, env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         log.close()
         self.workers.append(process)
         self.logs.append(log_path)
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if process.poll() is not None:
-                raise AssertionError(f"worker exited with {process.returncode}:\n{log_path.read_text()}")
+                raise AssertionError(
+                    f"worker exited with {process.returncode}:\n{log_path.read_text()}"
+                )
             if " ready." in log_path.read_text(errors="replace"):
                 return process
             time.sleep(0.1)
@@ -149,13 +145,19 @@ class Pipeline:
 
     # -- EHR ------------------------------------------------------------------------------------
     def ehr_post(self, resource: dict[str, Any]) -> dict[str, Any]:
-        response = requests.post(f"{self.fhir.base_url}/{resource['resourceType']}", json=resource,
-                                 headers={"Content-Type": "application/fhir+json"}, timeout=10)
+        response = requests.post(
+            f"{self.fhir.base_url}/{resource['resourceType']}",
+            json=resource,
+            headers={"Content-Type": "application/fhir+json"},
+            timeout=10,
+        )
         assert response.status_code == 201, response.text
         return dict(response.json())
 
     def ehr_search(self, resource_type: str, **params: str) -> list[dict[str, Any]]:
-        response = requests.get(f"{self.fhir.base_url}/{resource_type}", params={"_count": "500", **params}, timeout=10)
+        response = requests.get(
+            f"{self.fhir.base_url}/{resource_type}", params={"_count": "500", **params}, timeout=10
+        )
         assert response.status_code == 200, response.text
         return [e["resource"] for e in response.json().get("entry", [])]
 
@@ -165,65 +167,202 @@ class Pipeline:
         return dict(response.json())
 
     # -- studies and orders ---------------------------------------------------------------------
-    def upload_study(self, seed: int = 0, *, modality: str = "CT", n_slices: int = 24, size: int = 128,
-                     accession: str | None = None) -> Study:
+    def upload_study(
+        self,
+        seed: int = 0,
+        *,
+        modality: str = "CT",
+        accession: str | None = None,
+        matrix_size: int = 256,
+        truncate_pixels: bool = False,
+    ) -> Study:
+        """Render a chest phantom, write it as DICOM and upload it to Orthanc.
+
+        ``truncate_pixels`` cuts the Pixel Data of one instance in half (a broken file)."""
         folder = self.workdir / f"study-{seed}-{uuid.uuid4().hex[:6]}"
         accession = accession or f"ACC{uuid.uuid4().hex[:10]}"
         study_uid = f"2.25.{uuid.uuid4().int}"
         series_uid = f"2.25.{uuid.uuid4().int}"
-        paths = write_series(calcified_volume(seed, n_slices, size), folder, study_instance_uid=study_uid,
-                             series_instance_uid=series_uid, accession_number=accession,
-                             modality=modality, patient_id=f"P{seed}")
+        phantom = chest_phantom(
+            ChestPhantomConfig.random(
+                seed, matrix_size=matrix_size, pixel_spacing_mm=204.8 / matrix_size
+            )
+        )
+        paths = write_series(
+            phantom.volume,
+            folder,
+            study_instance_uid=study_uid,
+            series_instance_uid=series_uid,
+            accession_number=accession,
+            modality=modality,
+            patient_id=f"P{seed}",
+        )
+        if truncate_pixels:
+            broken = pydicom.dcmread(paths[len(paths) // 2])
+            broken.PixelData = broken.PixelData[: len(broken.PixelData) // 2]
+            broken.save_as(paths[len(paths) // 2])
         self.orthanc.upload_files(paths)
         return Study(folder, study_uid, series_uid, accession, len(paths))
 
-    def seed_order(self, study: Study, *, study_uid: str | None = None, extra_obs: bool = True) -> dict[str, Any]:
+    def seed_order(
+        self,
+        study: Study,
+        *,
+        study_uid: str | None = None,
+        extra_obs: bool = True,
+        pacs_url: str | None = None,
+        pregnant: bool = False,
+    ) -> dict[str, Any]:
         """Patient, risk factors, Endpoint, ImagingStudy and ServiceRequest in the EHR; returns
         the ServiceRequest as stored."""
-        patient = self.ehr_post({
-            "resourceType": "Patient", "gender": "male", "birthDate": "1965-03-01",
-            "identifier": [{"system": "urn:test:mrn", "value": uuid.uuid4().hex[:8]}],
-            "extension": [{"url": "http://hl7.org/fhir/us/core/StructureDefinition/us-core-race",
-                           "extension": [{"url": "ombCategory", "valueCoding": {"system": "urn:oid:2.16.840.1.113883.6.238", "code": "2106-3", "display": "White"}},
-                                         {"url": "text", "valueString": "White"}]}],
-        })
+        patient = self.ehr_post(
+            {
+                "resourceType": "Patient",
+                "gender": "male",
+                "birthDate": "1965-03-01",
+                "identifier": [{"system": "urn:test:mrn", "value": uuid.uuid4().hex[:8]}],
+                "extension": [
+                    {
+                        "url": "http://hl7.org/fhir/us/core/StructureDefinition/us-core-race",
+                        "extension": [
+                            {
+                                "url": "ombCategory",
+                                "valueCoding": {
+                                    "system": "urn:oid:2.16.840.1.113883.6.238",
+                                    "code": "2106-3",
+                                    "display": "White",
+                                },
+                            },
+                            {"url": "text", "valueString": "White"},
+                        ],
+                    }
+                ],
+            }
+        )
         subject = {"reference": f"Patient/{patient['id']}"}
         if extra_obs:
             for code, value, unit in (("2093-3", 210, "mg/dL"), ("2085-9", 45, "mg/dL")):
-                self.ehr_post({"resourceType": "Observation", "status": "final", "subject": subject,
-                               "code": {"coding": [{"system": "http://loinc.org", "code": code}]},
-                               "effectiveDateTime": "2026-10-01",
-                               "valueQuantity": {"value": value, "unit": unit, "system": "http://unitsofmeasure.org", "code": unit}})
-            self.ehr_post({"resourceType": "Observation", "status": "final", "subject": subject,
-                           "code": {"coding": [{"system": "http://loinc.org", "code": "85354-9"}]},
-                           "effectiveDateTime": "2026-10-01",
-                           "component": [{"code": {"coding": [{"system": "http://loinc.org", "code": "8480-6"}]},
-                                          "valueQuantity": {"value": 135, "unit": "mm[Hg]", "system": "http://unitsofmeasure.org", "code": "mm[Hg]"}}]})
-            self.ehr_post({"resourceType": "Observation", "status": "final", "subject": subject,
-                           "code": {"coding": [{"system": "http://loinc.org", "code": "72166-2"}]},
-                           "effectiveDateTime": "2026-10-01",
-                           "valueCodeableConcept": {"coding": [{"system": "http://snomed.info/sct", "code": "8517006", "display": "Ex-smoker"}]}})
-        endpoint = self.ehr_post({
-            "resourceType": "Endpoint", "status": "active",
-            "connectionType": {"system": "http://terminology.hl7.org/CodeSystem/endpoint-connection-type", "code": "dicom-wado-rs"},
-            "payloadType": [{"text": "DICOM"}], "address": self.orthanc.dicomweb_url,
-        })
-        imaging_study = self.ehr_post({
-            "resourceType": "ImagingStudy", "status": "available", "subject": subject,
-            "started": "2026-11-20T09:30:00Z",
-            "identifier": [
-                {"system": "urn:dicom:uid", "value": f"urn:oid:{study_uid or study.study_instance_uid}"},
-                {"type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "ACSN"}]},
-                 "value": study.accession_number},
-            ],
-            "endpoint": [{"reference": f"Endpoint/{endpoint['id']}"}],
-        })
-        return self.ehr_post({
-            "resourceType": "ServiceRequest", "status": "active", "intent": "order", "subject": subject,
-            "identifier": [{"system": "urn:test:placer", "value": uuid.uuid4().hex}],
-            "code": {"coding": [{"system": "http://loinc.org", "code": "79087-3"}]},
-            "supportingInfo": [{"reference": f"ImagingStudy/{imaging_study['id']}"}],
-        })
+                self.ehr_post(
+                    {
+                        "resourceType": "Observation",
+                        "status": "final",
+                        "subject": subject,
+                        "code": {"coding": [{"system": "http://loinc.org", "code": code}]},
+                        "effectiveDateTime": "2026-10-01",
+                        "valueQuantity": {
+                            "value": value,
+                            "unit": unit,
+                            "system": "http://unitsofmeasure.org",
+                            "code": unit,
+                        },
+                    }
+                )
+            self.ehr_post(
+                {
+                    "resourceType": "Observation",
+                    "status": "final",
+                    "subject": subject,
+                    "code": {"coding": [{"system": "http://loinc.org", "code": "85354-9"}]},
+                    "effectiveDateTime": "2026-10-01",
+                    "component": [
+                        {
+                            "code": {"coding": [{"system": "http://loinc.org", "code": "8480-6"}]},
+                            "valueQuantity": {
+                                "value": 135,
+                                "unit": "mm[Hg]",
+                                "system": "http://unitsofmeasure.org",
+                                "code": "mm[Hg]",
+                            },
+                        }
+                    ],
+                }
+            )
+            self.ehr_post(
+                {
+                    "resourceType": "Observation",
+                    "status": "final",
+                    "subject": subject,
+                    "code": {"coding": [{"system": "http://loinc.org", "code": "72166-2"}]},
+                    "effectiveDateTime": "2026-10-01",
+                    "valueCodeableConcept": {
+                        "coding": [
+                            {
+                                "system": "http://snomed.info/sct",
+                                "code": "8517006",
+                                "display": "Ex-smoker",
+                            }
+                        ]
+                    },
+                }
+            )
+        if pregnant:
+            self.ehr_post(
+                {
+                    "resourceType": "Observation",
+                    "status": "final",
+                    "subject": subject,
+                    "code": {"coding": [{"system": "http://loinc.org", "code": "82810-3"}]},
+                    "effectiveDateTime": "2026-11-01",
+                    "valueCodeableConcept": {
+                        "coding": [
+                            {
+                                "system": "http://snomed.info/sct",
+                                "code": "77386006",
+                                "display": "Pregnant",
+                            }
+                        ]
+                    },
+                }
+            )
+        endpoint = self.ehr_post(
+            {
+                "resourceType": "Endpoint",
+                "status": "active",
+                "connectionType": {
+                    "system": "http://terminology.hl7.org/CodeSystem/endpoint-connection-type",
+                    "code": "dicom-wado-rs",
+                },
+                "payloadType": [{"text": "DICOM"}],
+                "address": pacs_url or self.orthanc.dicomweb_url,
+            }
+        )
+        imaging_study = self.ehr_post(
+            {
+                "resourceType": "ImagingStudy",
+                "status": "available",
+                "subject": subject,
+                "started": "2026-11-20T09:30:00Z",
+                "identifier": [
+                    {
+                        "system": "urn:dicom:uid",
+                        "value": f"urn:oid:{study_uid or study.study_instance_uid}",
+                    },
+                    {
+                        "type": {
+                            "coding": [
+                                {
+                                    "system": "http://terminology.hl7.org/CodeSystem/v2-0203",
+                                    "code": "ACSN",
+                                }
+                            ]
+                        },
+                        "value": study.accession_number,
+                    },
+                ],
+                "endpoint": [{"reference": f"Endpoint/{endpoint['id']}"}],
+            }
+        )
+        return self.ehr_post(
+            {
+                "resourceType": "ServiceRequest",
+                "status": "active",
+                "intent": "order",
+                "subject": subject,
+                "identifier": [{"system": "urn:test:placer", "value": uuid.uuid4().hex}],
+                "code": {"coding": [{"system": "http://loinc.org", "code": "79087-3"}]},
+                "supportingInfo": [{"reference": f"ImagingStudy/{imaging_study['id']}"}],
+            }
+        )
 
 
 @pytest.fixture
