@@ -296,18 +296,8 @@ def find_candidates(volume: CTVolume, params: ScoringParameters | None = None) -
         if previous is not None:
             # join with the previous slice's components that share an in-plane pixel
             prev_labels, prev_ids = previous
-            below = prev_ids[prev_labels.ravel()[flat]]
-            touching = below >= 0
-            if touching.any():
-                keys = np.unique(
-                    below[touching] * (len(components) + 1) + ids[pixel_labels][touching]
-                )
-                for a, b in zip(
-                    (keys // (len(components) + 1)).tolist(),
-                    (keys % (len(components) + 1)).tolist(),
-                    strict=True,
-                ):
-                    union.union(a, b)
+            for a, b in _touching_pairs(prev_labels.ravel()[flat], prev_ids, pixel_labels, ids):
+                union.union(a, b)
         previous = (labels.astype(np.int32, copy=False), ids)
 
     groups: dict[int, list[int]] = {}
@@ -328,6 +318,30 @@ def find_candidates(volume: CTVolume, params: ScoringParameters | None = None) -
         mass_factor_source=mass.source,
         warnings=tuple(_acquisition_warnings(volume, mass)),
     )
+
+
+def _touching_pairs(
+    below: npt.NDArray[np.integer],
+    below_ids: npt.NDArray[np.int64],
+    here: npt.NDArray[np.integer],
+    here_ids: npt.NDArray[np.int64],
+) -> list[tuple[int, int]]:
+    """Distinct pairs of global component ids that share a pixel between two slices.
+
+    ``below``/``here`` are the local labels, at the same pixels, in the previous and the current
+    slice; ``*_ids`` map local labels to global ids (-1 for ignored components). The pairs are
+    found by counting keys over the small label-pair space rather than sorting pixels.
+    """
+    keys = below.astype(np.int64) * here_ids.size + here
+    space = below_ids.size * here_ids.size
+    if space <= 4 * keys.size + 65536:
+        found = np.flatnonzero(np.bincount(keys, minlength=space))
+    else:  # very many labels (e.g. a noisy slice): sorting the keys is cheaper
+        found = np.unique(keys)
+    first = below_ids[found // here_ids.size]
+    second = here_ids[found % here_ids.size]
+    valid = (first >= 0) & (second >= 0)
+    return list(zip(first[valid].tolist(), second[valid].tolist(), strict=True))
 
 
 def _make_candidates(
