@@ -34,8 +34,8 @@ CURVE = "#0072B2"
 #: The patient's mark: Okabe-Ito vermillion, outlined in near black so it never relies on colour.
 PATIENT = "#D55E00"
 
-_W, _H = 480, 340
-_LEFT, _RIGHT, _TOP, _BOTTOM = 64, 460, 24, 270
+_W, _H = 400, 320
+_LEFT, _RIGHT, _TOP, _BOTTOM = 66, 386, 24, 250
 
 
 def _fmt(value: float) -> str:
@@ -166,7 +166,7 @@ def mesa_curve_svg(
         f'<line x1="{_LEFT}" y1="{_BOTTOM}" x2="{_RIGHT}" y2="{_BOTTOM}" stroke="{INK}"/>'
         f'<line x1="{_LEFT}" y1="{_TOP}" x2="{_LEFT}" y2="{_BOTTOM}" stroke="{INK}"/>'
         f'<text x="{(_LEFT + _RIGHT) / 2}" y="{_H - 14}" text-anchor="middle" font-size="15" '
-        f'fill="{INK}">People like you, from lowest to highest score (out of 100)</text>'
+        f'fill="{INK}">People like you, lowest to highest score</text>'
         f'<text x="18" y="{(_TOP + _BOTTOM) / 2}" text-anchor="middle" font-size="15" '
         f'fill="{INK}" transform="rotate(-90 18 {(_TOP + _BOTTOM) / 2})">Calcium score</text>'
     )
@@ -180,6 +180,12 @@ def mesa_curve_svg(
         f'<polyline class="population-curve" points="{path}" fill="none" stroke="{CURVE}" '
         f'stroke-width="3" stroke-linejoin="round"/>'
     )
+    if score_text != "0" and zero >= 20:
+        # name the flat start of the curve: the people with no calcium at all
+        parts.append(
+            f'<text class="zero-group" x="{_fmt(x_of(zero / 2))}" y="{_BOTTOM - 10}" '
+            f'text-anchor="middle" font-size="14" fill="{INK}">{zero} in 100 score 0</text>'
+        )
     # the patient's point, with guide lines to both axes and a label that stays inside the box
     label_x = px + 0 if px < 70 else px
     anchor = "start" if px < 70 else "end"
@@ -210,16 +216,10 @@ def arterial_age_svg(
 ) -> Markup:
     """Two bars: the patient's age and their arterial ("heart") age, on one 0-100 year scale.
 
-    An arterial age over 84 is drawn to 84 with an open end and labelled "over 84"; under 45 is
-    labelled "under 45" (McClelland, Am J Cardiol 2009: derived in ages 45-84). A real age that
-    is unknown is left out.
+    An arterial age over 84 is drawn to 84 and labelled "over 84"; under 45 is labelled "under
+    45" (McClelland, Am J Cardiol 2009: derived in ages 45-84). A real age that is unknown is left
+    out. Labels sit above the bars so the picture stays narrow and its text large on a phone.
     """
-    width, height = 480, 150 if real_age_years is not None else 90
-    left, right = 150, 440
-
-    def x_of(years: float) -> float:
-        return left + (right - left) * min(max(years, 0.0), 100.0) / 100
-
     rows: list[tuple[str, float, str, str]] = []
     if real_age_years is not None:
         real = math.floor(real_age_years)
@@ -230,6 +230,13 @@ def arterial_age_svg(
         heart = round(arterial.years)
         text = "under 45" if arterial.under_45 else f"about {heart}"
         rows.append(("Your heart age", float(heart), text, CURVE))
+    width, row_h = 320, 62
+    height = 22 + row_h * len(rows)
+    bar_max = 230.0
+
+    def x_of(years: float) -> float:
+        return bar_max * min(max(years, 0.0), 100.0) / 100
+
     desc_parts = [f"{label}: {text}." for label, _, text, _ in rows]
     sid = escape(element_id)
     parts = [
@@ -239,21 +246,21 @@ def arterial_age_svg(
         f'<desc id="{sid}-desc">{escape(" ".join(desc_parts))}</desc>',
     ]
     for i, (label, years, text, colour) in enumerate(rows):
-        y = 18 + i * 60
+        y = i * row_h
         parts.append(
             f'<g class="age-bar" data-label="{escape(label)}">'
-            f'<text x="{left - 12}" y="{y + 24}" text-anchor="end" font-size="18" '
-            f'fill="{INK}">{escape(label)}</text>'
-            f'<rect x="{left}" y="{y}" width="{_fmt(x_of(years) - left)}" height="34" rx="4" '
+            f'<text x="0" y="{y + 17}" font-size="16" fill="{INK}">{escape(label)}</text>'
+            f'<rect x="0" y="{y + 24}" width="{_fmt(x_of(years))}" height="26" rx="4" '
             f'fill="{colour}"/>'
-            f'<text x="{_fmt(x_of(years) + 8)}" y="{y + 24}" font-size="18" font-weight="bold" '
+            f'<text x="{_fmt(x_of(years) + 6)}" y="{y + 43}" font-size="16" font-weight="bold" '
             f'fill="{INK}">{escape(text)}</text>'
             "</g>"
         )
-    axis_y = height - 16
+    axis_y = height - 4
     parts.append(
-        f'<text x="{left}" y="{axis_y}" font-size="13" fill="{MUTED}">0 years</text>'
-        f'<text x="{right}" y="{axis_y}" font-size="13" fill="{MUTED}" text-anchor="end">'
+        f'<line x1="0" y1="{height - 18}" x2="{bar_max}" y2="{height - 18}" stroke="{MUTED}"/>'
+        f'<text x="0" y="{axis_y}" font-size="12" fill="{MUTED}">0</text>'
+        f'<text x="{bar_max}" y="{axis_y}" font-size="12" fill="{MUTED}" text-anchor="end">'
         "100 years</text></svg>"
     )
     return Markup("".join(parts))
