@@ -670,7 +670,7 @@ def _pdf_key_images(pdf: FPDF, content: ReportContent) -> None:
         _latin1(
             f"Axial slices, window W {width:g} / L {level:g} HU. Each scored lesion is ringed in "
             "its artery's colour and tagged with its artery and number; excluded candidates are "
-            "ringed thin, dashed and grey with their reason."
+            "ringed thin, dashed and grey with their reason (bone: outline only)."
         ),
         new_x=XPos.LMARGIN,
         new_y=YPos.NEXT,

@@ -23,7 +23,7 @@ from PIL import Image, ImageDraw, ImageFont
 from scipy import ndimage
 
 from reports.errors import InvalidReportInputError
-from scoring.parameters import ARTERIES, Artery
+from scoring.parameters import ARTERIES, Artery, ExclusionReason
 from scoring.result import Candidate, CandidateSet, ScoreResult
 from scoring.volume import CTVolume
 
@@ -53,6 +53,8 @@ TARGET_WIDTH_PX = 560
 MAX_SCALE = 6
 
 _HEADER_PX = 30
+#: Excluded candidates with this reason are outlined without a text label.
+_UNLABELLED_REASON = ExclusionReason.BONE.value
 _LEGEND_PX = 40
 
 
@@ -377,6 +379,10 @@ def _draw_slice(
         mask_up = _upscale(mask, scale)
         canvas[_ring(mask_up, 1) & dashes] = EXCLUDED_COLOUR
         shown_excluded.append(cand.lesion_id)
+        if reason_of[cand.lesion_id] == _UNLABELLED_REASON:
+            # bone is plain to any reader and often many pieces (ribs, spine, sternum): outline
+            # only, so the labels that matter stay legible
+            continue
         rows, cols = np.nonzero(mask_up)
         labels.append(
             (
@@ -437,10 +443,14 @@ def _draw_slice(
         for i in shown_scored
     ]
     caption = f"Slice {z + 1}: " + (", ".join(parts) if parts else "no scored lesion")
-    if shown_excluded:
+    named = [i for i in shown_excluded if reason_of[i] != _UNLABELLED_REASON]
+    bones = [i for i in shown_excluded if reason_of[i] == _UNLABELLED_REASON]
+    if named:
         caption += "; excluded " + ", ".join(
-            f"#{i} ({reason_of[i].replace('_', ' ')})" for i in shown_excluded
+            f"#{i} ({reason_of[i].replace('_', ' ')})" for i in named
         )
+    if bones:
+        caption += f"; {len(bones)} bone candidate{'s' if len(bones) > 1 else ''} outlined"
     return KeyImage(
         png=buffer.getvalue(),
         slice_index=z,

@@ -123,6 +123,8 @@ class TestRenderKeyImages:
         aorta = next(e for e in study.score.excluded if e.reason.value == "aorta")
         key = next(k for k in keys.images if aorta.lesion_id in k.excluded_lesion_ids)
         assert f"#{aorta.lesion_id} (aorta)" in key.caption
+        # bone is outlined without a label, and counted in the caption
+        assert "1 bone candidate outlined" in key.caption
         pixels = _pixels(key)
         x, y = _image_xy(key, AORTA_PLACE[1], AORTA_PLACE[2])
         ys, xs = np.nonzero(_colour_mask(pixels, EXCLUDED_COLOUR))
