@@ -595,7 +595,7 @@ def _draw_plaques(
     density_range = PLAQUE_DENSITY_RANGE_HU
     if small_only:
         # Little calcium, but visible: a heavy-distractor study should still test detection.
-        count, r_lo, r_hi, density_range = int(rng.integers(1, 3)), 0.8, 1.5, (250.0, 800.0)
+        count, r_lo, r_hi, density_range = int(rng.integers(1, 3)), 1.0, 1.6, (350.0, 800.0)
     else:
         burden = rng.choice(4, p=[0.25, 0.3, 0.25, 0.2])
         count = int(rng.integers(*((1, 3), (2, 5), (4, 9), (8, 15))[burden]))
@@ -609,11 +609,17 @@ def _draw_plaques(
         artery = arteries[int(rng.choice(len(arteries), p=probs / probs.sum()))]
         lo, hi = (0.2, 0.8) if artery is Artery.LM else (0.05, 0.85)
         radius = r_lo + (r_hi - r_lo) * float(rng.beta(1.3, 1.8))
+        density = float(rng.uniform(*density_range))
+        if not placed:
+            # The first plaque is large and dense enough to survive partial volume and blur,
+            # so a calcified study is not silently a zero-calcium one.
+            radius = float(rng.uniform(1.0, max(r_hi, 1.4)))
+            density = float(rng.uniform(350.0, density_range[1]))
         spec = PlaqueSpec(
             artery=artery,
             position=round(float(rng.uniform(lo, hi)), 4),
             radius_mm=round(radius, 2),
-            density_hu=round(float(rng.uniform(*density_range)), 1),
+            density_hu=round(density, 1),
             elongation=round(float(rng.uniform(1.0, 2.2)), 2),
             wall_angle_deg=round(float(rng.uniform(0.0, 360.0)), 1),
         )
