@@ -30,6 +30,7 @@ text; the detector's idea follows the anatomy listed in issue 3 of this project.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -54,6 +55,19 @@ MIN_LUNG_ML = 30.0
 CAVITY_Z_WINDOW_MM = 20.0
 #: Opening radius (mm) that separates the heart from structures touching it.
 HEART_OPENING_MM = 4.0
+#: The heart is followed at most this far (mm) above the aortic root (atria, appendages).
+HEART_ABOVE_ROOT_MM = 30.0
+#: From one slice to the next the heart's cross-section grows by at most this factor; where it
+#: would grow more it has met another organ and may only extend this far (mm) beyond the last.
+HEART_GROWTH = 1.3
+HEART_STEP_MM = 6.0
+#: Below the ascending aorta's lower end, the (eroded) soft tissue around its centre is at least
+#: this many times the tube's cross-section: the aorta has entered the heart.
+HEART_WIDER_THAN_TUBE = 1.5
+#: The ascending aorta is at least this wide in radius (mm); adults' is 12-18 mm.
+ASCENDING_MIN_RADIUS_MM = 10.5
+#: The ascending aorta is looked for among tubes starting this close (mm) to the top slice.
+TOP_SLICES_MM = 6.0
 #: Aortic cross-sections: radius range (mm) of a round soft-tissue structure (16-44 mm wide).
 AORTA_RADIUS_MM = (8.0, 22.0)
 #: Largest in-plane shift (mm) of a tube centre between adjacent slices, per mm of z.
@@ -63,7 +77,7 @@ MAX_GAP_SLICES = 2
 #: Dense spots up to this area (mm^2 in a slice) count as wall calcium, not bone.
 SMALL_DENSE_MM2 = 60.0
 #: A tube shorter than this (mm, along z) is not an aorta.
-AORTA_MIN_LENGTH_MM = 15.0
+AORTA_MIN_LENGTH_MM = 6.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +138,8 @@ class AnatomyMaps:
     descending: Tube | None
     ascending: Tube | None
     root: tuple[float, float, float] | None
-    """Aortic root centre, coarse ``(z, row, column)``."""
+    """Lower end of the tracked ascending aorta, where it enters the heart's silhouette (the
+    aortic valve and sinuses lie further down its axis), coarse ``(z, row, column)``."""
     root_radius_mm: float | None
     lung_distance_mm: npt.NDArray[np.float32]
     """Distance (mm) from each voxel to the nearest lung voxel."""
@@ -210,22 +225,95 @@ def _cavity(lungs: npt.NDArray[np.bool_], coarse: CoarseGrid) -> npt.NDArray[np.
     return cavity
 
 
-def _heart(
-    coarse: CoarseGrid, cavity: npt.NDArray[np.bool_], lungs: npt.NDArray[np.bool_]
+def _tissue(
+    coarse: CoarseGrid, lungs: npt.NDArray[np.bool_], outside_air: npt.NDArray[np.bool_]
 ) -> npt.NDArray[np.bool_]:
     hu = coarse.hu
-    tissue = (hu > FAT_TISSUE_HU) & (hu < TISSUE_MAX_HU) & cavity & ~lungs
+    return np.asarray((hu > FAT_TISSUE_HU) & (hu < TISSUE_MAX_HU) & ~lungs & ~outside_air)
+
+
+def _split_from(
+    region: npt.NDArray[np.bool_], previous: npt.NDArray[np.bool_], disk: npt.NDArray[np.bool_]
+) -> npt.NDArray[np.bool_]:
+    """The part of ``region`` that continues ``previous``, cut off at necks narrower than
+    ``disk`` (where the heart touches the liver or the chest wall)."""
+    labels, n = ndimage.label(ndimage.binary_erosion(region, disk))
+    if n == 0:
+        return region
+    overlap = np.bincount(labels[previous], minlength=n + 1)
+    sizes = np.bincount(labels.ravel(), minlength=n + 1)
+    keep = (overlap >= 0.5 * np.maximum(sizes, 1)) | (overlap == overlap[1:].max())
+    keep[0] = False
+    if not keep.any():
+        return region
+    return np.asarray(ndimage.binary_dilation(keep[labels], disk) & region)
+
+
+def _heart(
+    coarse: CoarseGrid,
+    tissue: npt.NDArray[np.bool_],
+    cavity: npt.NDArray[np.bool_],
+    seed: tuple[int, float, float] | None,
+) -> npt.NDArray[np.bool_]:
+    """The heart, followed slice by slice from a seed at the aortic root.
+
+    The heart's soft tissue, after an in-plane opening, is followed up and down from the seed;
+    where the followed region would suddenly grow (it met the liver under the diaphragm or the
+    chest wall), only the part near the previous slice's heart is kept.
+    """
     radius_px = max(1, round(HEART_OPENING_MM / coarse.spacing_mm[1]))
     disk = _disk(radius_px)
     core = _per_slice("erode", tissue, disk)
-    labels, n = ndimage.label(core)
-    if n == 0:
-        return np.zeros_like(tissue)
-    sizes = np.bincount(labels.ravel(), minlength=n + 1)
-    sizes[0] = 0
-    heart = labels == int(np.argmax(sizes))
-    heart = _per_slice("dilate", heart, disk) & (hu > FAT_TISSUE_HU) & cavity & ~lungs
-    return _per_slice("fill", heart, disk)
+    n_z = core.shape[0]
+    heart_core = np.zeros_like(core)
+    plane_labels = [ndimage.label(core[z]) for z in range(n_z)]
+    z0 = -1
+    start = np.zeros(core.shape[1:], dtype=bool)
+    if seed is not None:
+        z0 = int(np.clip(round(seed[0]), 0, n_z - 1))
+        labels, n = plane_labels[z0]
+        if n:
+            r = int(np.clip(round(seed[1]), 0, core.shape[1] - 1))
+            c = int(np.clip(round(seed[2]), 0, core.shape[2] - 1))
+            window = labels[max(r - 3, 0) : r + 4, max(c - 3, 0) : c + 4]
+            hits = window[window > 0]
+            if hits.size:
+                start = labels == int(np.bincount(hits).argmax())
+    if not start.any():
+        # no aortic root: the largest soft-tissue body between the lungs in the middle slice
+        z0 = n_z // 2
+        labels, n = ndimage.label(core[z0] & cavity[z0])
+        if n == 0:
+            return np.zeros_like(core)
+        sizes = np.bincount(labels.ravel(), minlength=n + 1)
+        sizes[0] = 0
+        start = labels == int(np.argmax(sizes))
+    heart_core[z0] = start
+    grow_disk = _disk(max(1, round(HEART_STEP_MM / coarse.spacing_mm[1])))
+    split_disk = _disk(max(2, round(2 * HEART_OPENING_MM / coarse.spacing_mm[1])))
+    up_limit = z0 + max(1, round(HEART_ABOVE_ROOT_MM / coarse.spacing_mm[0]))
+    for step, stop in ((-1, -1), (1, min(n_z, up_limit + 1))):
+        previous = start
+        for z in range(z0 + step, stop, step):
+            labels, n = plane_labels[z]
+            if n == 0:
+                break
+            touching = np.unique(labels[ndimage.binary_dilation(previous) & (labels > 0)])
+            if touching.size == 0:
+                break
+            current = np.isin(labels, touching)
+            prev_area = int(np.count_nonzero(previous))
+            if np.count_nonzero(current) > HEART_GROWTH * prev_area + 4 * radius_px**2:
+                current = _split_from(current, previous, split_disk) & ndimage.binary_dilation(
+                    previous, grow_disk
+                )
+            if not current.any():
+                break
+            heart_core[z] = current
+            previous = current
+    # calcium inside the heart (valves, annulus) belongs to it: only fat and air bound it
+    heart = _per_slice("dilate", heart_core, disk) & (tissue | (coarse.hu >= TISSUE_MAX_HU))
+    return _per_slice("fill", heart, disk) | heart_core
 
 
 def _noise_sd(
@@ -359,18 +447,18 @@ def _spine_centre(coarse: CoarseGrid, cavity: npt.NDArray[np.bool_]) -> tuple[fl
 
 def _pick_aortas(
     tubes: list[Tube],
-    heart: npt.NDArray[np.bool_],
+    tissue: npt.NDArray[np.bool_],
     spine: tuple[float, float] | None,
     coarse: CoarseGrid,
 ) -> tuple[Tube | None, Tube | None]:
     """Choose the descending and the ascending aorta among the tubes."""
     if not tubes:
         return None, None
-    n_z, n_y, n_x = heart.shape
+    n_z = tissue.shape[0]
     descending = None
     if spine is not None:
         # the descending aorta runs beside the vertebral body, on its left, and is the longest
-        # tube posterior to the heart
+        # tube there
         def score_desc(t: Tube) -> float:
             r, c = np.median(t.centres[:, 0]), np.median(t.centres[:, 1])
             distance = float(np.hypot(r - spine[0], c - spine[1])) * coarse.spacing_mm[1]
@@ -379,23 +467,50 @@ def _pick_aortas(
         posterior = [
             t
             for t in tubes
-            if np.median(t.centres[:, 0]) > spine[0] - 40.0 / coarse.spacing_mm[1]
+            if np.median(t.centres[:, 0]) > spine[0] - 50.0 / coarse.spacing_mm[1]
             and np.median(t.centres[:, 1]) >= spine[1] - 5.0 / coarse.spacing_mm[2]
+            and float(
+                np.hypot(
+                    np.median(t.centres[:, 0]) - spine[0], np.median(t.centres[:, 1]) - spine[1]
+                )
+            )
+            * coarse.spacing_mm[1]
+            < 60.0
         ]
         if posterior:
             descending = max(posterior, key=score_desc)
     rest = [t for t in tubes if t is not descending]
     ascending = None
     if rest:
-        # the ascending aorta starts in the upper slices and ends, going down, in the heart; of
-        # the great vessels doing so it is the largest right of the pulmonary trunk
-        def ends_in_heart(t: Tube) -> bool:
-            z = int(t.slices[-1])
-            below = max(z - 1, 0)
-            r, c = round(t.centres[-1, 0]), round(t.centres[-1, 1])
-            return bool(heart[below, r, c] or heart[z, r, c])
+        # The ascending aorta comes down from the upper slices and ends in the heart: below its
+        # lower end the soft tissue around its centre is much wider than the tube. Of the great
+        # vessels doing so (aorta, pulmonary trunk, caval vein) it is the widest right of the
+        # pulmonary trunk.
+        radius_px = max(1, round(HEART_OPENING_MM / coarse.spacing_mm[1]))
 
-        candidates = [t for t in rest if ends_in_heart(t) and t.slices[0] >= 0.5 * n_z]
+        def ends_in_heart(t: Tube) -> bool:
+            r, c = round(t.centres[-1, 0]), round(t.centres[-1, 1])
+            tube_area = math.pi * float(np.median(t.radii_mm)) ** 2
+            for z in range(int(t.slices[-1]) - 1, max(int(t.slices[-1]) - 4, -1), -1):
+                labels, _ = ndimage.label(ndimage.binary_erosion(tissue[z], _disk(radius_px)))
+                window = labels[max(r - 2, 0) : r + 3, max(c - 2, 0) : c + 3]
+                hits = window[window > 0]
+                if hits.size == 0:
+                    continue
+                area_mm2 = float(np.count_nonzero(labels == np.bincount(hits).argmax()))
+                area_mm2 *= coarse.spacing_mm[1] * coarse.spacing_mm[2]
+                if area_mm2 > HEART_WIDER_THAN_TUBE * tube_area:
+                    return True
+            return False
+
+        # the scan starts above the aortic root, so the ascending aorta is cut by the top slices
+        top = n_z - 1 - max(1, round(TOP_SLICES_MM / coarse.spacing_mm[0]))
+        wide = [
+            t
+            for t in rest
+            if t.slices[0] >= top and float(np.median(t.radii_mm)) >= ASCENDING_MIN_RADIUS_MM
+        ]
+        candidates = [t for t in wide if ends_in_heart(t)] or wide
         if candidates:
             widest = max(float(np.median(t.radii_mm)) for t in candidates)
             large = [t for t in candidates if float(np.median(t.radii_mm)) >= 0.75 * widest]
@@ -425,7 +540,30 @@ def find_anatomy(coarse: CoarseGrid, canonical_hu: npt.NDArray[np.generic]) -> A
         cavity = ~outside_air & (coarse.hu > AIR_HU)
     else:
         cavity = _cavity(lungs, coarse)
-    heart = _heart(coarse, cavity, lungs)
+    tissue = _tissue(coarse, lungs, outside_air)
+    spine = _spine_centre(coarse, cavity)
+    tubes = _tubes(coarse, cavity, lungs, outside_air)
+    descending, ascending = _pick_aortas(tubes, tissue, spine, coarse)
+    root: tuple[float, float, float] | None = None
+    root_radius: float | None = None
+    root_direction: npt.NDArray[np.float64] | None = None
+    seed: tuple[int, float, float] | None = None
+    if ascending is None:
+        problems.append("no ascending aorta found")
+    else:
+        # The tube is lost where the aorta enters the heart's silhouette; the root (valve and
+        # sinuses) lies further down along the same axis, inside the heart.
+        root_radius = float(np.median(ascending.radii_mm[-3:]))
+        root_direction = ascending.direction(5, coarse.spacing_mm)
+        root = (
+            float(ascending.slices[-1]),
+            float(ascending.centres[-1, 0]),
+            float(ascending.centres[-1, 1]),
+        )
+        seed = (int(ascending.slices[-1]) - 1, root[1], root[2])
+    if descending is None:
+        problems.append("no descending aorta found")
+    heart = _heart(coarse, tissue, cavity, seed)
     if not heart.any():
         problems.append("no heart found between the lungs")
     sampling = coarse.spacing_mm
@@ -440,28 +578,6 @@ def find_anatomy(coarse: CoarseGrid, canonical_hu: npt.NDArray[np.generic]) -> A
         if heart.any()
         else np.full(heart.shape, np.inf, np.float32)
     )
-    spine = _spine_centre(coarse, cavity)
-    tubes = _tubes(coarse, cavity, lungs, outside_air)
-    descending, ascending = _pick_aortas(tubes, heart, spine, coarse)
-    root: tuple[float, float, float] | None = None
-    root_radius: float | None = None
-    root_direction: npt.NDArray[np.float64] | None = None
-    if ascending is None:
-        problems.append("no ascending aorta found")
-    else:
-        # The tube is lost where the aorta enters the heart's silhouette (around the
-        # sinotubular junction); the root lies one radius further down along the tube.
-        root_radius = float(np.median(ascending.radii_mm[-3:]))
-        root_direction = ascending.direction(5, coarse.spacing_mm)
-        sz, sy, sx = coarse.spacing_mm
-        step = root_direction * root_radius
-        root = (
-            float(ascending.slices[-1]) + step[2] / sz,
-            float(ascending.centres[-1, 0]) + step[1] / sy,
-            float(ascending.centres[-1, 1]) + step[0] / sx,
-        )
-    if descending is None:
-        problems.append("no descending aorta found")
     return AnatomyMaps(
         lungs=lungs,
         outside_air=outside_air,

@@ -35,11 +35,14 @@ detector (orders of magnitude of adult cardiac anatomy), not clinical thresholds
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
+from scipy import ndimage
 
 from scoring.coronary.anatomy import AnatomyMaps, Tube, find_anatomy
 from scoring.coronary.frame import CanonicalFrame, CoarseGrid
@@ -49,28 +52,54 @@ from scoring.volume import CTVolume
 
 #: Peak attenuation (HU) from which a candidate is taken for metal. Calcium and cortical bone stay
 #: below about 2000 HU at 120 kVp; surgical steel saturates the scale (issue 3: "> ~2000-3000").
-METAL_HU = 2500.0
-#: A candidate with more volume than this (mm^3) and outside the heart's surface is bone.
+METAL_HU = 2000.0
+#: A candidate with more volume than this (mm^3) and not deep in the heart is bone.
 BONE_VOLUME_MM3 = 1500.0
 #: Coronary arteries run in the epicardial fat: at most this far (mm) from the heart's tissue.
 EPICARDIAL_REACH_MM = 12.0
+#: Outside the lungs' hull (chest wall, spine) a candidate is bone unless this close to the heart.
+CHEST_WALL_HEART_MM = 6.0
 #: Deeper than this (mm) inside the heart's soft tissue is blood pool or myocardium, not surface.
 DEEP_MM = 5.0
 #: The coronary ostia lie at most this far (mm) above the lower end of the tracked aorta.
-OSTIUM_ABOVE_ROOT_MM = 12.0
-#: Aortic wall: within this distance (mm) of the tracked aortic wall radius.
-AORTIC_WALL_MARGIN_MM = 5.0
-#: Left main: within this distance (mm) of the aortic wall (its usual length is 5-15 mm).
+OSTIUM_ABOVE_EXIT_MM = 15.0
+#: The aortic root (sinuses, valve) spans up to this many aortic radii down the aortic axis
+#: from where the tracked aorta enters the heart's silhouette.
+ROOT_LENGTH_RADII = 3.5
+#: Origin of the cardiac frame: this many aortic radii down the aortic axis from that point.
+FRAME_ORIGIN_RADII = 1.5
+#: Aortic wall: within this distance (mm) of the tracked aortic wall.
+AORTIC_WALL_MARGIN_MM = 3.5
+#: Deep calcium within this distance (mm) outside the aortic radius is in the valve or root.
+VALVE_MARGIN_MM = 8.0
+#: Left main: up to this far (mm) outside the aortic wall (its usual length is 5-15 mm).
 LEFT_MAIN_REACH_MM = 12.0
-#: The right of the septal plane by more than this (mm) is the right coronary territory.
-SEPTAL_MARGIN_MM = 12.0
-#: Noise: a faint, small candidate: peak below tissue + this many noise SDs and area below
-#: :data:`NOISE_MAX_AREA_MM2`, in at most one slice per slice thickness.
-NOISE_PEAK_SD = 4.5
-NOISE_MAX_AREA_MM2 = 3.0
-#: Soft tissue (blood, myocardium) attenuation used as the noise baseline (HU).
+#: Coronary territories by angle around the heart's long axis (0 = anterior, +90 = the patient's
+#: left, 180 = posterior, negative = right) and by distance toward the apex from the aortic root:
+#: the atrioventricular grooves ring the base within AV_GROOVE_BAND_MM of the root's level;
+#: the anterior interventricular groove (LAD) lies just left of anterior, the right
+#: atrioventricular groove (RCA) right of it, the left one (LCX) left and posterior, and the
+#: posterior interventricular groove (RCA's posterior descending branch in right-dominant
+#: hearts, most people) posterior. Design parameters of this detector from that anatomy.
+AV_GROOVE_BAND_MM = 15.0
+RCA_LAD_BOUNDARY_DEG = -10.0
+LAD_LCX_BASE_DEG = 30.0
+LAD_LCX_APICAL_DEG = 60.0
+POSTERIOR_GROOVE_DEG = 150.0
+#: Noise: a small candidate (largest slice area below :data:`NOISE_MAX_AREA_MM2`) whose peak is
+#: less than this many noise SDs above its surroundings.
+NOISE_PEAK_SD = 5.0
+NOISE_MAX_AREA_MM2 = 4.0
+#: Soft tissue (blood, myocardium) attenuation: the noise baseline when nothing surrounds (HU).
 TISSUE_BASELINE_HU = 40.0
-#: Pericardium: within this distance (mm) of the lung surface and away from the base by this much.
+#: Width (mm) of the ring of pixels examined around a candidate.
+RING_MM = 2.5
+#: Ring pixels below this are fat (HU; fat is about -100, blood and muscle 30-60).
+FAT_RING_HU = -30.0
+#: A candidate with less than this fraction of fat around it lies inside blood or muscle.
+FAT_CONTACT_MIN = 0.1
+#: Pericardium: within this distance (mm) of the lung surface and this far (mm) toward the apex
+#: from the base of the heart.
 PERICARDIAL_LUNG_MM = 3.0
 PERICARDIAL_BELOW_BASE_MM = 25.0
 
@@ -115,38 +144,51 @@ class CoronaryLabelling:
 
 @dataclass(frozen=True, slots=True)
 class _Frame:
-    """The cardiac frame in canonical mm (x left, y posterior, z superior)."""
+    """The aortic axis and the cardiac frame in canonical mm (x left, y posterior, z superior)."""
 
-    root: npt.NDArray[np.float64]
-    root_radius_mm: float
-    long_axis: npt.NDArray[np.float64]
-    septal_normal: npt.NDArray[np.float64]
-    anterior: npt.NDArray[np.float64]
-    base_offset_mm: float
+    exit: npt.NDArray[np.float64]
+    """Where the tracked ascending aorta enters the heart's silhouette."""
     aorta_direction: npt.NDArray[np.float64]
-    """Unit vector down the ascending aorta at the root."""
+    """Unit vector down the ascending aorta there."""
+    aorta_radius_mm: float
+    origin: npt.NDArray[np.float64]
+    """Origin of the cardiac frame: on the aortic axis, at the root."""
+    long_axis: npt.NDArray[np.float64]
+    left: npt.NDArray[np.float64]
+    """Unit vector orthogonal to the long axis toward the patient's left."""
+    anterior: npt.NDArray[np.float64]
+    """Unit vector orthogonal to the long axis toward the front."""
+    base_offset_mm: float
+    """Smallest long-axis coordinate of the heart (its base), relative to ``origin``."""
 
 
-def _canonical_mm(coarse: CoarseGrid, z: float, j: float, i: float) -> npt.NDArray[np.float64]:
-    """Coarse (z, row, column) -> canonical mm vector (x left, y posterior, z superior)."""
+def _canonical_mm(
+    coarse: CoarseGrid, z: npt.ArrayLike, j: npt.ArrayLike, i: npt.ArrayLike
+) -> npt.NDArray[np.float64]:
+    """Coarse (z, row, column) -> canonical mm (x left, y posterior, z superior) of the block
+    centre, measured from the centre of the first fine pixel; ``(..., 3)``."""
     sz, sy, sx = coarse.spacing_mm
-    return np.array([(i + 0.5) * sx, (j + 0.5) * sy, z * sz], dtype=np.float64)
+    f = coarse.factor
+    half = (f - 1) / 2.0
+    zz, jj, ii = (np.asarray(a, dtype=np.float64) for a in (z, j, i))
+    return np.stack([(ii * f + half) * sx / f, (jj * f + half) * sy / f, zz * sz], axis=-1)
 
 
 def _cardiac_frame(maps: AnatomyMaps, coarse: CoarseGrid) -> _Frame | None:
-    if maps.root is None or maps.root_radius_mm is None or not maps.heart.any():
+    if (
+        maps.root is None
+        or maps.root_radius_mm is None
+        or maps.root_direction is None
+        or not maps.heart.any()
+    ):
         return None
-    root = _canonical_mm(coarse, *maps.root)
+    exit_point = _canonical_mm(coarse, *maps.root)
+    direction = np.asarray(maps.root_direction, dtype=np.float64)
+    radius = float(maps.root_radius_mm)
+    origin = exit_point + FRAME_ORIGIN_RADII * radius * direction
     zz, jj, ii = np.nonzero(maps.heart)
-    points = np.stack(
-        [
-            (ii + 0.5) * coarse.spacing_mm[2],
-            (jj + 0.5) * coarse.spacing_mm[1],
-            zz * coarse.spacing_mm[0],
-        ],
-        axis=1,
-    )
-    below = points[:, 2] <= root[2] + OSTIUM_ABOVE_ROOT_MM
+    points = _canonical_mm(coarse, zz, jj, ii)
+    below = points[:, 2] <= exit_point[2]
     if np.count_nonzero(below) < 50:
         return None
     points = points[below]
@@ -156,23 +198,22 @@ def _cardiac_frame(maps: AnatomyMaps, coarse: CoarseGrid) -> _Frame | None:
     # the apex lies anterior, left and inferior of the base
     if float(axis @ np.array([1.0, -1.0, -1.0])) < 0:
         axis = -axis
-    septal = np.array([1.0, 1.0, 0.0]) / math.sqrt(2.0)
-    septal = septal - (septal @ axis) * axis
-    septal /= np.linalg.norm(septal)
-    anterior = np.cross(axis, septal)
-    if anterior[1] > 0:
-        anterior = -anterior
-    base_offset = float(np.min((points - root) @ axis))
+    # Angles around the long axis are measured from the anterior direction made orthogonal to
+    # it, toward the patient's left.
+    anterior = np.array([0.0, -1.0, 0.0]) - (-axis[1]) * axis
+    anterior /= np.linalg.norm(anterior)
+    left = np.cross(axis, anterior)
+    if left[0] < 0:
+        left = -left
     return _Frame(
-        root=root,
-        root_radius_mm=float(maps.root_radius_mm),
+        exit=exit_point,
+        aorta_direction=direction,
+        aorta_radius_mm=radius,
+        origin=origin,
         long_axis=axis,
-        septal_normal=septal,
+        left=left,
         anterior=anterior,
-        base_offset_mm=base_offset,
-        aorta_direction=(
-            maps.root_direction if maps.root_direction is not None else np.array([0.0, 0, -1])
-        ),
+        base_offset_mm=float(np.min((points - origin) @ axis)),
     )
 
 
@@ -196,24 +237,58 @@ def _tube_centre_distance(tube: Tube | None, z: int, j: float, i: float, sy: flo
     return float(np.hypot(j - hit[0], i - hit[1])) * sy
 
 
+def _angle_deg(frame: _Frame, v: npt.NDArray[np.float64]) -> float:
+    """Angle of ``v`` around the long axis: 0 anterior, +90 the patient's left, 180 posterior."""
+    return math.degrees(math.atan2(float(v @ frame.left), float(v @ frame.anterior)))
+
+
 def _artery(frame: _Frame, p: npt.NDArray[np.float64]) -> tuple[Artery, str]:
-    d = p - frame.root
-    s = float(d @ frame.septal_normal)
-    t = float(d @ frame.anterior)
+    d = p - frame.origin
     a = float(d @ frame.long_axis)
-    near_root = float(np.linalg.norm(d)) <= frame.root_radius_mm + LEFT_MAIN_REACH_MM
-    where = f"{a:.0f} mm toward the apex, {s:+.0f} mm from the septal plane, {t:+.0f} mm anterior"
-    if near_root:
-        if s < 0:
-            return Artery.RCA, f"right ostium region of the aortic root ({where})"
-        return Artery.LM, f"left ostium region of the aortic root ({where})"
-    if s < -SEPTAL_MARGIN_MM:
+    theta = _angle_deg(frame, d)
+    at_base = a <= AV_GROOVE_BAND_MM
+    where = f"{a:.0f} mm toward the apex, {theta:+.0f} deg around the long axis"
+    if abs(theta) >= POSTERIOR_GROOVE_DEG:
+        if not at_base or theta < 0:
+            return Artery.RCA, f"posterior interventricular groove / crux ({where})"
+        return Artery.LCX, f"left atrioventricular groove, posterior ({where})"
+    if theta < RCA_LAD_BOUNDARY_DEG:
         return Artery.RCA, f"right atrioventricular groove ({where})"
-    if t > 0:
+    if at_base and theta > LAD_LCX_BASE_DEG:
+        return Artery.LCX, f"left atrioventricular groove ({where})"
+    if theta <= LAD_LCX_APICAL_DEG:
         return Artery.LAD, f"anterior interventricular groove ({where})"
-    if s < SEPTAL_MARGIN_MM and a > 0.5 * abs(frame.base_offset_mm) + 20.0:
-        return Artery.RCA, f"posterior interventricular groove ({where})"
-    return Artery.LCX, f"left atrioventricular groove ({where})"
+    return Artery.LCX, f"left lateral wall, circumflex territory ({where})"
+
+
+def _surroundings(
+    hu: npt.NDArray[np.generic], cand: Candidate, spacing_mm: tuple[float, float], threshold: float
+) -> tuple[float, float]:
+    """Median HU and fat fraction of the ring of pixels around a candidate, slice by slice.
+
+    The ring is the candidate dilated by :data:`RING_MM` in-plane, less the candidate and any other
+    pixel at or above the threshold. A coronary plaque sits in a vessel wall in epicardial fat; a
+    noise blob or a valve or annulus calcification is surrounded by blood and muscle.
+    """
+    n_rows, n_cols = hu.shape[1:]
+    reach = max(1, math.ceil(RING_MM / min(spacing_mm)))
+    yy, xx = np.mgrid[-reach : reach + 1, -reach : reach + 1]
+    disk = (yy * spacing_mm[0]) ** 2 + (xx * spacing_mm[1]) ** 2 <= RING_MM**2
+    values = []
+    for comp in cand.components:
+        r0 = max(int(comp.rows.min()) - reach, 0)
+        r1 = min(int(comp.rows.max()) + reach + 1, n_rows)
+        c0 = max(int(comp.cols.min()) - reach, 0)
+        c1 = min(int(comp.cols.max()) + reach + 1, n_cols)
+        window = np.asarray(hu[comp.slice_index, r0:r1, c0:c1], dtype=np.float32)
+        mask = np.zeros(window.shape, dtype=bool)
+        mask[comp.rows - r0, comp.cols - c0] = True
+        ring = ndimage.binary_dilation(mask, disk) & ~mask & (window < threshold)
+        values.append(window[ring])
+    ring_hu = np.concatenate(values) if values else np.zeros(0, np.float32)
+    if ring_hu.size == 0:
+        return TISSUE_BASELINE_HU, 0.0
+    return float(np.median(ring_hu)), float(np.mean(ring_hu < FAT_RING_HU))
 
 
 def _location_mm(
@@ -272,8 +347,8 @@ def detect_coronary_calcium(volume: CTVolume, candidates: CandidateSet) -> Coron
         )
     sz, sy, sx = coarse.spacing_mm
     sigma = maps.noise_sd_hu if math.isfinite(maps.noise_sd_hu) else 20.0
-    geometry = volume.geometry
-    slices_per_thickness = max(1, round(geometry.slice_thickness_mm / geometry.increment_mm))
+    pixel_spacing = volume.geometry.pixel_spacing_mm
+    threshold = candidates.parameters.threshold_hu
     labels: dict[int, LesionLabel] = {}
     features: dict[int, dict[str, float]] = {}
     metal_ids: list[int] = []
@@ -292,7 +367,15 @@ def detect_coronary_calcium(volume: CTVolume, candidates: CandidateSet) -> Coron
         cz, cj, ci = float(np.mean(zc)), float(np.mean(jj)), float(np.mean(ii))
         p = np.array([float(np.mean(xc)) * (sx / f), float(np.mean(yc)) * (sy / f), cz * sz])
         label = _decide(
-            cand, feat, maps, frame, p, (cz, cj, ci), coarse, sigma, slices_per_thickness
+            cand,
+            feat,
+            maps,
+            frame,
+            p,
+            (cz, cj, ci),
+            coarse,
+            sigma,
+            functools.partial(_surroundings, volume.hu, cand, pixel_spacing, threshold),
         )
         if label.excluded is ExclusionReason.METAL:
             metal_ids.append(cand.lesion_id)
@@ -324,30 +407,30 @@ def _decide(
     centre: tuple[float, float, float],
     coarse: CoarseGrid,
     sigma: float,
-    slices_per_thickness: int,
+    surroundings: Callable[[], tuple[float, float]],
 ) -> LesionLabel:
-    sz, sy, _ = coarse.spacing_mm
-    cz, cj, ci = centre
-    z_index = round(cz)
+    sy = coarse.spacing_mm[1]
+    _, cj, ci = centre
+    z_index = round(centre[0])
     if cand.peak_hu >= METAL_HU:
         return LesionLabel(
             excluded=ExclusionReason.METAL,
             detail=f"peak {cand.peak_hu:.0f} HU is metal (>= {METAL_HU:.0f} HU)",
         )
-    near_heart = feat["heart_distance_mm"] <= EPICARDIAL_REACH_MM
-    if cand.volume_mm3 >= BONE_VOLUME_MM3 and feat["depth_mm"] < DEEP_MM:
+    deep = feat["depth_mm"] > DEEP_MM
+    if cand.volume_mm3 >= BONE_VOLUME_MM3 and not deep:
         return LesionLabel(
             excluded=ExclusionReason.BONE,
             detail=f"large dense body ({cand.volume_mm3:.0f} mm3): vertebra, sternum or rib",
         )
-    if feat["in_cavity"] < 0.5 and feat["in_lung"] < 0.5:
+    if feat["in_lung"] >= 0.5:
+        return LesionLabel(excluded=ExclusionReason.OUTSIDE_HEART, detail="in the lung")
+    if feat["in_cavity"] < 0.5 and feat["heart_distance_mm"] > CHEST_WALL_HEART_MM:
         return LesionLabel(
             excluded=ExclusionReason.BONE,
             detail="in the chest wall or spine, outside the lungs' hull (rib, sternum, "
             "vertebra or costal cartilage)",
         )
-    if feat["in_lung"] >= 0.5:
-        return LesionLabel(excluded=ExclusionReason.OUTSIDE_HEART, detail="in the lung")
     desc_wall = _tube_wall_distance(maps.descending, z_index, cj, ci, sy)
     if desc_wall <= AORTIC_WALL_MARGIN_MM or (
         _tube_centre_distance(maps.descending, z_index, cj, ci, sy) < desc_wall
@@ -357,14 +440,12 @@ def _decide(
             detail=f"wall of the descending aorta ({desc_wall:.1f} mm from the tracked wall)",
         )
     asc_wall = _tube_wall_distance(maps.ascending, z_index, cj, ci, sy)
-    if asc_wall <= AORTIC_WALL_MARGIN_MM and (
-        maps.root is None or cz > maps.root[0] + OSTIUM_ABOVE_ROOT_MM / sz
-    ):
+    if asc_wall <= AORTIC_WALL_MARGIN_MM:
         return LesionLabel(
             excluded=ExclusionReason.AORTA,
             detail=f"wall of the ascending aorta ({asc_wall:.1f} mm from the tracked wall)",
         )
-    if not near_heart:
+    if feat["heart_distance_mm"] > EPICARDIAL_REACH_MM:
         return LesionLabel(
             excluded=ExclusionReason.OUTSIDE_HEART,
             detail=f"{feat['heart_distance_mm']:.0f} mm from the heart's surface",
@@ -375,66 +456,83 @@ def _decide(
             detail="the aortic root or the heart was not found, so coronary territories "
             "are unknown",
         )
-    d = p - frame.root
-    root_distance = float(np.linalg.norm(d))
+    # position along and around the aortic axis, from where the aorta enters the heart
+    from_exit = p - frame.exit
+    along = float(from_exit @ frame.aorta_direction)
+    radial = from_exit - along * frame.aorta_direction
+    off_axis = float(np.linalg.norm(radial))
+    d = p - frame.origin
     feat.update(
         {
-            "root_distance_mm": root_distance,
+            "aorta_along_mm": along,
+            "aorta_off_axis_mm": off_axis,
             "axial_mm": float(d @ frame.long_axis),
-            "septal_mm": float(d @ frame.septal_normal),
-            "anterior_mm": float(d @ frame.anterior),
+            "angle_deg": _angle_deg(frame, d),
         }
     )
-    if p[2] > frame.root[2] + OSTIUM_ABOVE_ROOT_MM:
-        if asc_wall <= AORTIC_WALL_MARGIN_MM * 2:
-            return LesionLabel(
-                excluded=ExclusionReason.AORTA,
-                detail=f"wall of the ascending aorta ({asc_wall:.1f} mm from the tracked wall)",
-            )
+    radius = frame.aorta_radius_mm
+    if along < -OSTIUM_ABOVE_EXIT_MM:
         return LesionLabel(
             excluded=ExclusionReason.OUTSIDE_HEART,
-            detail=f"{p[2] - frame.root[2]:.0f} mm above the aortic root, above the coronary ostia",
+            detail=f"{-along:.0f} mm above where the aorta enters the heart, above the coronary "
+            "ostia",
         )
-    deep = feat["depth_mm"] > DEEP_MM
-    # the root: the aorta's axis continued from the root centre, up to one radius either way
-    along = float(d @ frame.aorta_direction)
-    off_axis = float(np.linalg.norm(d - along * frame.aorta_direction))
-    feat["root_off_axis_mm"] = off_axis
-    in_root = abs(along) <= frame.root_radius_mm + AORTIC_WALL_MARGIN_MM and (
-        off_axis <= frame.root_radius_mm
-        or (deep and off_axis <= frame.root_radius_mm + AORTIC_WALL_MARGIN_MM)
-    )
-    if in_root:
+    ring_hu, fat_fraction = surroundings()
+    feat["ring_hu"] = ring_hu
+    feat["fat_fraction"] = fat_fraction
+    inside_tissue = deep or fat_fraction < FAT_CONTACT_MIN
+    in_root_span = -radius <= along <= ROOT_LENGTH_RADII * radius
+    if in_root_span and (
+        off_axis <= radius - AORTIC_WALL_MARGIN_MM
+        or (inside_tissue and off_axis <= radius + VALVE_MARGIN_MM)
+    ):
         return LesionLabel(
             excluded=ExclusionReason.AORTIC_VALVE,
-            detail=f"aortic valve or root: {off_axis:.0f} mm from the aortic axis, "
-            f"{along:+.0f} mm along it from the root centre (root radius "
-            f"{frame.root_radius_mm:.0f} mm)",
+            detail=f"aortic valve or root: {off_axis:.0f} mm from the aortic axis (radius "
+            f"{radius:.0f} mm), {along:.0f} mm down it from where the aorta enters the heart",
         )
-    single_slice = cand.slice_range[1] - cand.slice_range[0] + 1 <= slices_per_thickness
-    faint = cand.peak_hu < TISSUE_BASELINE_HU + NOISE_PEAK_SD * sigma
-    if single_slice and faint and cand.max_area_mm2 < NOISE_MAX_AREA_MM2:
+    if in_root_span and off_axis <= radius + AORTIC_WALL_MARGIN_MM:
+        return LesionLabel(
+            excluded=ExclusionReason.AORTA,
+            detail=f"wall of the aortic root ({off_axis - radius:+.0f} mm from the wall)",
+        )
+    if cand.max_area_mm2 < NOISE_MAX_AREA_MM2 and cand.peak_hu < ring_hu + NOISE_PEAK_SD * sigma:
         return LesionLabel(
             excluded=ExclusionReason.NOISE,
-            detail=f"small ({cand.max_area_mm2:.1f} mm2), faint (peak {cand.peak_hu:.0f} HU "
-            f"with noise SD {sigma:.0f} HU) and in one slice",
+            detail=f"small ({cand.max_area_mm2:.1f} mm2) and faint: peak {cand.peak_hu:.0f} HU "
+            f"is within {NOISE_PEAK_SD:.0f} noise SDs ({sigma:.0f} HU) of its surroundings "
+            f"({ring_hu:.0f} HU)",
         )
-    if deep:
-        if feat["septal_mm"] > 0 and feat["anterior_mm"] < 0:
+    if inside_tissue:
+        theta = feat["angle_deg"]
+        if theta > 0.0 and feat["axial_mm"] <= 2 * AV_GROOVE_BAND_MM:
             return LesionLabel(
                 excluded=ExclusionReason.MITRAL_ANNULUS,
-                detail=f"inside the left heart at the base, {feat['depth_mm']:.0f} mm under "
-                "the epicardial surface, posterior-left of the aortic root",
+                detail=f"in the muscle of the left atrioventricular junction (fat around it "
+                f"{100 * fat_fraction:.0f} %, {feat['depth_mm']:.0f} mm deep): mitral annulus",
             )
         return LesionLabel(
             excluded=ExclusionReason.NOISE,
-            detail=f"inside the blood pool or myocardium ({feat['depth_mm']:.0f} mm under the "
-            "epicardial surface), where no coronary artery runs",
+            detail=f"inside the blood pool or myocardium (fat around it {100 * fat_fraction:.0f} "
+            f"%, {feat['depth_mm']:.0f} mm deep), where no coronary artery runs",
+        )
+    if in_root_span and off_axis <= radius + LEFT_MAIN_REACH_MM:
+        # at the root, outside its wall: the first millimetres of the coronary arteries
+        if _angle_deg(frame, radial) >= 0:
+            return LesionLabel(
+                artery=Artery.LM,
+                detail=f"left coronary ostium region, {off_axis - radius:.0f} mm outside the "
+                "aortic wall",
+            )
+        return LesionLabel(
+            artery=Artery.RCA,
+            detail=f"right coronary ostium region, {off_axis - radius:.0f} mm outside the "
+            "aortic wall",
         )
     if (
         feat["lung_distance_mm"] <= PERICARDIAL_LUNG_MM
-        and feat["axial_mm"] - frame.base_offset_mm > PERICARDIAL_BELOW_BASE_MM
-        and abs(feat["septal_mm"]) > SEPTAL_MARGIN_MM
+        and feat["axial_mm"] > PERICARDIAL_BELOW_BASE_MM
+        and LAD_LCX_APICAL_DEG < abs(feat["angle_deg"]) < POSTERIOR_GROOVE_DEG
     ):
         return LesionLabel(
             excluded=ExclusionReason.PERICARDIUM,
@@ -471,15 +569,8 @@ def _anatomy_record(
             (max(lo[0], hi[0]), max(lo[1], hi[1]), max(lo[2], hi[2])),
         )
         if frame is not None:
-            pts = np.stack(
-                [
-                    (ii + 0.5) * coarse.spacing_mm[2],
-                    (jj + 0.5) * coarse.spacing_mm[1],
-                    zz * coarse.spacing_mm[0],
-                ],
-                axis=1,
-            )
-            k = int(np.argmax((pts - frame.root) @ frame.long_axis))
+            pts = _canonical_mm(coarse, zz, jj, ii)
+            k = int(np.argmax((pts - frame.origin) @ frame.long_axis))
             apex = to_mm(float(zz[k]), float(jj[k]), float(ii[k]))
 
     def tube_mm(tube: Tube | None) -> tuple[tuple[float, float, float], ...]:
@@ -490,6 +581,11 @@ def _anatomy_record(
             for z, c in zip(tube.slices.tolist(), tube.centres, strict=True)
         )
 
+    root_mm = None
+    if frame is not None:
+        sz, sy, sx = coarse.spacing_mm
+        o = frame.origin
+        root_mm = _location_mm(frame_c, volume, o[2] / sz, o[1] * f / sy, o[0] * f / sx)
     long_axis = None
     if frame is not None:
         # canonical axes run along +L, +P, +S: the frame's vectors are already in LPS
@@ -503,7 +599,7 @@ def _anatomy_record(
         heart_bounds_mm=bounds,
         heart_volume_ml=float(np.count_nonzero(maps.heart)) * voxel_ml,
         apex_mm=apex,
-        aortic_root_mm=to_mm(*maps.root) if maps.root is not None else None,
+        aortic_root_mm=root_mm,
         aortic_root_radius_mm=maps.root_radius_mm,
         ascending_aorta_mm=tube_mm(maps.ascending),
         descending_aorta_mm=tube_mm(maps.descending),
