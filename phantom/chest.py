@@ -93,6 +93,9 @@ _DISTRACTOR_COUNT_FIELDS = (
     "sternal_wires",
 )
 
+#: Side branches drawn on each artery (diagonals, obtuse marginals, acute marginal).
+_BRANCH_COUNT = {Artery.LM: 0, Artery.LAD: 2, Artery.LCX: 2, Artery.RCA: 1}
+
 _ARTERY_PROBABILITY = {Artery.LM: 0.12, Artery.LAD: 0.4, Artery.LCX: 0.2, Artery.RCA: 0.28}
 
 
@@ -123,9 +126,17 @@ class PlaqueSpec:
     density_hu: float
     elongation: float = 1.0
     wall_angle_deg: float = 0.0
+    branch: int = 0
+    """0: the artery itself; k >= 1: its k-th side branch (LAD: 2 diagonals, LCX: 2 obtuse
+    marginals, RCA: 1 acute marginal, LM: none); the plaque still counts for the artery."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "artery", Artery(self.artery))
+        limit = _BRANCH_COUNT[Artery(self.artery)]
+        if not 0 <= self.branch <= limit:
+            raise PhantomConfigError(
+                f"plaque branch must be 0-{limit} for the {self.artery}, got {self.branch}"
+            )
         if not 0.0 <= self.position <= 1.0:
             raise PhantomConfigError(f"plaque position must be in 0-1, got {self.position}")
         lo, hi = PLAQUE_RADIUS_RANGE_MM
@@ -348,6 +359,7 @@ class _Anatomy:
     sternum_center: tuple[float, float]
     sternum_axes: tuple[float, float]
     paths: dict[Artery, _Path]
+    branches: dict[Artery, tuple[_Path, ...]]
     z_range: tuple[float, float]
     fov_center: tuple[float, float]
     grid: Grid = field(repr=False)
@@ -368,6 +380,11 @@ class _Anatomy:
         normal = local / np.array([a * a, b * b, c * c])
         normal = self.frame @ (normal / np.linalg.norm(normal))
         return np.asarray(self.heart_center + self.frame @ local + out_mm * normal)
+
+
+def _all_paths(anatomy: _Anatomy) -> list[_Path]:
+    """Every coronary centreline: the four arteries and their side branches."""
+    return [*anatomy.paths.values(), *(b for bs in anatomy.branches.values() for b in bs)]
 
 
 def _heart_frame(azimuth_deg: float, elevation_deg: float, roll_deg: float) -> FloatArray:
@@ -447,6 +464,7 @@ def _build_anatomy(cfg: ChestPhantomConfig) -> _Anatomy:
         sternum_center=sternum_center,
         sternum_axes=sternum_axes,
         paths={},
+        branches={},
         z_range=(0.0, 0.0),
         fov_center=(0.0, 0.0),
         grid=Grid(np.zeros(1), np.zeros(1), np.zeros(1), 1.0, 1.0),
@@ -490,6 +508,49 @@ def _build_anatomy(cfg: ChestPhantomConfig) -> _Anatomy:
         Artery.RCA: _densify(rca_pts, list(np.linspace(1.9, 1.0, len(rca_pts)))),
     }
 
+    # Side branches over the ventricles (they belong to their parent artery): two diagonals
+    # from the LAD, two obtuse marginals from the LCX, one acute marginal from the RCA.
+    def sweep(l0: float, a0: float, l1: float, a1: float) -> _Path:
+        n = 24
+        pts = [
+            proto.surface(float(lf), float(al), 1.8)
+            for lf, al in zip(np.linspace(l0, l1, n), np.linspace(a0, a1, n), strict=True)
+        ]
+        return _densify(pts, list(np.linspace(1.2, 0.7, n)))
+
+    diag_l = np.sort(rng.uniform(l_av + 0.2, 0.35, 2))
+    om_alpha = np.sort(rng.uniform(alpha_bif + 35.0, alpha_lcx_end - 10.0, 2))
+    am_alpha = float(rng.uniform(-110.0, -70.0))
+    branches = {
+        Artery.LM: (),
+        Artery.LAD: tuple(
+            sweep(
+                float(lf),
+                alpha_iv,
+                float(lf) + float(rng.uniform(0.3, 0.45)),
+                alpha_iv + float(rng.uniform(40.0, 60.0)),
+            )
+            for lf in diag_l
+        ),
+        Artery.LCX: tuple(
+            sweep(
+                l_av,
+                float(al),
+                l_av + float(rng.uniform(0.4, 0.6)),
+                float(al) + float(rng.uniform(-5.0, 15.0)),
+            )
+            for al in om_alpha
+        ),
+        Artery.RCA: (
+            sweep(
+                l_av,
+                am_alpha,
+                l_av + float(rng.uniform(0.4, 0.6)),
+                am_alpha + float(rng.uniform(-10.0, 5.0)),
+            ),
+        ),
+    }
+
     # Coverage: from below the heart to above the left main and the root, as a calcium scan.
     inv = frame @ np.diag(np.square(heart_axes)) @ frame.T
     z_half = math.sqrt(inv[2, 2])
@@ -511,6 +572,7 @@ def _build_anatomy(cfg: ChestPhantomConfig) -> _Anatomy:
     return replace(
         proto,
         paths=paths,
+        branches=branches,
         z_range=(float(z_mm[0]), float(z_mm[-1])),
         fov_center=fov_center,
         grid=grid,
@@ -548,7 +610,17 @@ def _spread_mm(cfg: ChestPhantomConfig) -> float:
 
 
 def _plaque_blob(anatomy: _Anatomy, spec: PlaqueSpec) -> Blob:
-    point, tangent, vessel_r = anatomy.paths[spec.artery].at(spec.position)
+    if spec.branch == 0:
+        path = anatomy.paths[spec.artery]
+    else:
+        available = anatomy.branches[spec.artery]
+        if spec.branch > len(available):
+            raise PhantomConfigError(
+                f"plaque on branch {spec.branch} of the {spec.artery}, which has "
+                f"{len(available)} side branch(es) in this anatomy"
+            )
+        path = available[spec.branch - 1]
+    point, tangent, vessel_r = path.at(spec.position)
     helper = np.array([0.0, 0.0, 1.0]) if abs(tangent[2]) < 0.9 else np.array([1.0, 0.0, 0.0])
     e1 = np.cross(tangent, helper)
     e1 /= np.linalg.norm(e1)
@@ -615,8 +687,13 @@ def _draw_plaques(
             # so a calcified study is not silently a zero-calcium one.
             radius = float(rng.uniform(1.0, max(r_hi, 1.4)))
             density = float(rng.uniform(350.0, density_range[1]))
+        branch = 0
+        if _BRANCH_COUNT[artery] and rng.random() < 0.2:
+            branch = int(rng.integers(1, _BRANCH_COUNT[artery] + 1))
+            lo, hi = 0.05, 0.7
         spec = PlaqueSpec(
             artery=artery,
+            branch=branch,
             position=round(float(rng.uniform(lo, hi)), 4),
             radius_mm=round(radius, 2),
             density_hu=round(density, 1),
@@ -717,7 +794,7 @@ def _place_distractors(
 ) -> list[_Placed]:
     rng = np.random.default_rng([cfg.seed, 4])
     placed: list[_Placed] = []
-    coronary = np.concatenate([p.points for p in anatomy.paths.values()])
+    coronary = np.concatenate([p.points for p in _all_paths(anatomy)])
 
     def accept(kind: Distractor, blob: Blob, min_vessel_mm: float = 0.0) -> bool:
         if not _inside_study(anatomy, blob, 2.0):
@@ -995,8 +1072,8 @@ class _Renderer:
         )
 
         # Coronary centrelines for grooves and vessels.
-        pts = np.concatenate([p.points for p in anatomy.paths.values()])
-        rad = np.concatenate([p.radii for p in anatomy.paths.values()])
+        pts = np.concatenate([p.points for p in _all_paths(anatomy)])
+        rad = np.concatenate([p.radii for p in _all_paths(anatomy)])
         self.c_pts = pts
         self.c_rv = rad
         self.c_rg = rad + 3.5

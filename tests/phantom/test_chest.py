@@ -162,6 +162,22 @@ class TestTruth:
                 assert codes.all(), f"candidate {cand.lesion_id} leaks out of its plaque region"
         assert touching >= 2
 
+    def test_plaques_on_side_branches_count_for_their_artery(self) -> None:
+        plaques = tuple(
+            PlaqueSpec(artery, 0.5, 1.5, 600.0, 1.5, 0.0, branch)
+            for artery, branch in (
+                (Artery.LAD, 1),
+                (Artery.LAD, 2),
+                (Artery.LCX, 1),
+                (Artery.LCX, 2),
+                (Artery.RCA, 1),
+            )
+        )
+        study = chest_phantom(ChestPhantomConfig(plaques=plaques, **SMALL))
+        by_artery = study.truth.agatston_by_artery
+        assert by_artery[Artery.LM] == 0.0
+        assert all(by_artery[a] > 0 for a in (Artery.LAD, Artery.LCX, Artery.RCA))
+
     def test_zero_calcium(self) -> None:
         study = chest_phantom(ChestPhantomConfig.random(3, zero_calcium=True, **SMALL))
         assert study.config.plaques == ()
@@ -241,6 +257,8 @@ class TestConfig:
             PlaqueSpec(Artery.LAD, 0.5, 5.0, 400.0)
         with pytest.raises(PhantomConfigError, match="density_hu"):
             PlaqueSpec(Artery.LAD, 0.5, 1.0, 100.0)
+        with pytest.raises(PhantomConfigError, match="branch must be 0-0 for the LM"):
+            PlaqueSpec(Artery.LM, 0.5, 1.0, 400.0, branch=1)
 
     def test_rejects_unknown_override(self) -> None:
         with pytest.raises(PhantomConfigError, match="no_such_field"):
