@@ -15,9 +15,9 @@ from PIL import Image
 from interpretation import Interpretation, PatientContext, PriorScore, interpret
 from reports.bundle import ReportArtefacts, render_report_bundle
 from reports.clinician_report import render_clinician_html, render_clinician_pdf, report_content
-from reports.key_images import ARTERY_COLOURS, render_key_images
-from scoring import Artery
-from tests.reports.conftest import Study, context_for
+from reports.key_images import ARTERY_COLOURS, UNASSIGNED_COLOUR, render_key_images
+from scoring import Artery, score_candidates
+from tests.reports.conftest import Study, context_for, make_study
 
 GENERATED = datetime.datetime(2026, 11, 26, 8, 0, tzinfo=datetime.UTC)
 ARTEFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "reports"
@@ -289,3 +289,74 @@ def test_non_latin_text_is_spelled_out_in_the_pdf(four_artery_study: Study, tmp_
     )
     text = _pdftotext(render_clinician_pdf(content), tmp_path)
     assert "Zoë ?-Tester >= 1" in text
+
+
+class TestOtherStudies:
+    def test_whole_volume_score_has_no_artery_rows(self, four_artery_study: Study) -> None:
+        study = four_artery_study
+        whole = score_candidates(study.candidates, None, roi="whole")
+        context = context_for()
+        bundle = render_report_bundle(
+            study.volume,
+            study.candidates,
+            whole,
+            interpret(whole.agatston, context),
+            context,
+            study.identification,
+            generated_at=GENERATED,
+        )
+        page = BeautifulSoup(bundle.clinician_html, "html.parser")
+        rows = _table(page, "per-artery")
+        assert [r[0] for r in rows] == ["Artery", "Total"]
+        legend = [li.get_text(strip=True) for li in page.select(".legend li")]
+        assert legend == ["scored (no artery)", "excluded candidate"]
+        assert all("scored #" in caption for caption in bundle.key_image_captions)
+        with Image.open(io.BytesIO(bundle.key_images[0])) as image:
+            pixels = np.asarray(image.convert("RGB"))[30:-40]
+        assert _near(pixels, UNASSIGNED_COLOUR, 0) > 50
+
+    def test_zero_score(self) -> None:
+        study = make_study({})
+        context = context_for()
+        bundle = render_report_bundle(
+            study.volume,
+            study.candidates,
+            study.score,
+            interpret(
+                study.score.agatston, context, by_artery=dict(study.score.agatston_by_artery)
+            ),
+            context,
+            study.identification,
+            generated_at=GENERATED,
+        )
+        page = BeautifulSoup(bundle.clinician_html, "html.parser")
+        assert (
+            page.select_one('[data-testid="headline"]')
+            .get_text()
+            .startswith("Agatston 0.0 - CAC-DRS A0")
+        )
+        assert bundle.key_images
+        assert all("no scored lesion" in c for c in bundle.key_image_captions)
+        assert bundle.clinician_pdf.startswith(b"%PDF-")
+        assert '<span class="score-number" data-testid="score">0</span>' in bundle.patient_html
+
+    def test_lesions_beyond_the_image_limit_are_listed(
+        self, four_artery_study: Study, tmp_path: Path
+    ) -> None:
+        study = four_artery_study
+        context = context_for()
+        bundle = render_report_bundle(
+            study.volume,
+            study.candidates,
+            study.score,
+            _interpretation(study, context),
+            context,
+            study.identification,
+            max_key_images=2,
+            generated_at=GENERATED,
+        )
+        assert len(bundle.key_images) == 2
+        page = BeautifulSoup(bundle.clinician_html, "html.parser")
+        note = page.select_one('[data-testid="section-key-images"]').get_text(" ", strip=True)
+        assert "Scored lesions not on these images" in note
+        assert "Scored lesions not on these images" in _pdftotext(bundle.clinician_pdf, tmp_path)
