@@ -46,6 +46,7 @@ from scipy import ndimage
 
 from scoring.coronary.anatomy import AnatomyMaps, Tube, find_anatomy
 from scoring.coronary.frame import CanonicalFrame, CoarseGrid
+from scoring.errors import InvalidVolumeError
 from scoring.parameters import Artery, ExclusionReason
 from scoring.result import Candidate, CandidateSet, LesionLabel, ScoringWarning, WarningCode
 from scoring.volume import CTVolume
@@ -66,6 +67,8 @@ OSTIUM_ABOVE_EXIT_MM = 15.0
 #: The aortic root (sinuses, valve) spans up to this many aortic radii down the aortic axis
 #: from where the tracked aorta enters the heart's silhouette.
 ROOT_LENGTH_RADII = 3.5
+#: Calcium on the aortic wall is told from the coronary ostia down to this many radii below it.
+ROOT_WALL_RADII = 1.5
 #: Origin of the cardiac frame: this many aortic radii down the aortic axis from that point.
 FRAME_ORIGIN_RADII = 1.5
 #: Aortic wall: within this distance (mm) of the tracked aortic wall.
@@ -316,11 +319,21 @@ def detect_coronary_calcium(volume: CTVolume, candidates: CandidateSet) -> Coron
         problems) and the anatomy found. Pass ``labels`` to :func:`scoring.score_candidates`
         with ``roi="auto"``.
 
+    Raises
+    ------
+    InvalidVolumeError
+        When ``candidates`` were found in a volume of another shape.
+
     Notes
     -----
     Deterministic and free of trained parameters; every exclusion carries a ``detail`` naming the
     measurement that decided it.
     """
+    if candidates.shape != volume.shape:
+        raise InvalidVolumeError(
+            f"the candidates were found in a volume of shape {candidates.shape}, not in this one "
+            f"{volume.shape}: pass the volume given to find_candidates"
+        )
     frame_c = CanonicalFrame.of(volume)
     canonical = frame_c.view(volume.hu)
     coarse = CoarseGrid.of(canonical, frame_c)
@@ -491,7 +504,7 @@ def _decide(
             detail=f"aortic valve or root: {off_axis:.0f} mm from the aortic axis (radius "
             f"{radius:.0f} mm), {along:.0f} mm down it from where the aorta enters the heart",
         )
-    if in_root_span and off_axis <= radius + AORTIC_WALL_MARGIN_MM:
+    if -radius <= along <= ROOT_WALL_RADII * radius and off_axis <= radius + AORTIC_WALL_MARGIN_MM:
         return LesionLabel(
             excluded=ExclusionReason.AORTA,
             detail=f"wall of the aortic root ({off_axis - radius:+.0f} mm from the wall)",

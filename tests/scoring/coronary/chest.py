@@ -91,17 +91,17 @@ def build_chest(
     hu[asc_fat & ~heart] = -100.0
     hu[asc] = 40.0
 
-    # cardiac frame of the construction
-    septal = np.array([1.0, 1.0, 0.0]) / np.sqrt(2.0)
-    septal = _unit(septal - (septal @ u) * u)
-    anterior = np.cross(u, septal)
-    if anterior[1] > 0:
-        anterior = -anterior
+    # cardiac frame of the construction: angles around the long axis from anterior toward left
+    anterior = np.array([0.0, -1.0, 0.0]) + u[1] * u
+    anterior = _unit(anterior)
+    left = np.cross(u, anterior)
+    if left[0] < 0:
+        left = -left
 
     def surface(a: float, angle_deg: float, out_mm: float) -> tuple[float, float, float]:
         """Point at axial position ``a`` (mm from centre), angle from anterior toward left."""
         ang = np.deg2rad(angle_deg)
-        direction = np.cos(ang) * anterior + np.sin(ang) * septal
+        direction = np.cos(ang) * anterior + np.sin(ang) * left
         radius = a_short * np.sqrt(max(0.0, 1.0 - (a / a_long) ** 2)) + out_mm
         p = centre + a * u + radius * direction
         return float(p[0]), float(p[1]), float(p[2])
@@ -120,8 +120,8 @@ def build_chest(
         lm = root + (asc_r + 5.0) * lm_dir + np.array([0.0, 0.0, 4.0])
         put("LM", (float(lm[0]), float(lm[1]), float(lm[2])), 2.0, 500.0, Artery.LM)
         put("LAD", surface(5.0, 20.0, 2.5), 2.0, 600.0, Artery.LAD)
-        put("LCX", surface(-24.0, 120.0, 2.5), 2.0, 600.0, Artery.LCX)
-        put("RCA", surface(-24.0, -100.0, 2.5), 2.0, 600.0, Artery.RCA)
+        put("LCX", surface(-26.0, 110.0, 2.5), 2.0, 600.0, Artery.LCX)
+        put("RCA", surface(-26.0, -100.0, 2.5), 2.0, 600.0, Artery.RCA)
         put(
             "valve",
             (float(root[0]), float(root[1]), float(root[2])),
@@ -129,14 +129,7 @@ def build_chest(
             700.0,
             ExclusionReason.AORTIC_VALVE,
         )
-        mac = centre - 26.0 * u + 16.0 * (septal - anterior) / np.sqrt(2.0)
-        put(
-            "mitral",
-            (float(mac[0]), float(mac[1]), float(mac[2])),
-            2.5,
-            700.0,
-            ExclusionReason.MITRAL_ANNULUS,
-        )
+        put("mitral", surface(-26.0, 140.0, -9.0), 2.5, 700.0, ExclusionReason.MITRAL_ANNULUS)
         put("desc_wall", (desc_c[0] + 12.0, desc_c[1], 60.0), 2.0, 600.0, ExclusionReason.AORTA)
         put(
             "asc_wall",
@@ -145,7 +138,7 @@ def build_chest(
             600.0,
             ExclusionReason.AORTA,
         )
-        put("pericardium", surface(20.0, 100.0, 5.5), 2.0, 500.0, ExclusionReason.PERICARDIUM)
+        put("pericardium", surface(15.0, 100.0, 5.5), 2.0, 500.0, ExclusionReason.PERICARDIUM)
         put("lung_nodule", (-60.0, 30.0, 60.0), 2.5, 500.0, ExclusionReason.OUTSIDE_HEART)
         put("rib", (-70.0, -70.0, 50.0), 4.0, 600.0, ExclusionReason.BONE)
         put("clip", (-20.0, -40.0, 96.0), 1.5, 3000.0, ExclusionReason.METAL)

@@ -1,0 +1,192 @@
+"""Automatic coronary calcium detection on constructed chests and on chest phantom studies."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from phantom.chest import ChestPhantomConfig, chest_phantom
+from phantom.study import Distractor, PhantomStudy
+from scoring import (
+    Artery,
+    CTVolume,
+    ExclusionReason,
+    InvalidVolumeError,
+    WarningCode,
+    axial_geometry,
+    find_candidates,
+    score_candidates,
+)
+from scoring.coronary import CoronaryLabelling, detect_coronary_calcium
+from tests.scoring.coronary.chest import Chest, build_chest
+
+OBJECTS = [
+    "LM",
+    "LAD",
+    "LCX",
+    "RCA",
+    "valve",
+    "mitral",
+    "desc_wall",
+    "asc_wall",
+    "pericardium",
+    "lung_nodule",
+    "rib",
+    "clip",
+]
+
+
+def _label_near(
+    chest: Chest, labelling: CoronaryLabelling, name: str, candidates_set: object
+) -> Artery | ExclusionReason | None:
+    """The decision for the candidate nearest the named object (within 3 mm)."""
+    centre = np.asarray(chest.centres_mm[name])
+    cands = candidates_set.candidates  # type: ignore[attr-defined]
+    best = min(cands, key=lambda c: float(np.linalg.norm(np.asarray(c.centroid_mm) - centre)))
+    assert float(np.linalg.norm(np.asarray(best.centroid_mm) - centre)) < 3.0
+    label = labelling.labels[best.lesion_id]
+    return label.artery or label.excluded
+
+
+@pytest.fixture(scope="module", params=["clean", "noisy", "x-reversed"])
+def chest_case(request: pytest.FixtureRequest) -> tuple[Chest, object, CoronaryLabelling]:
+    kwargs = {
+        "clean": {},
+        "noisy": {"noise_sd_hu": 25.0, "seed": 3},
+        "x-reversed": {"flip_x": True},
+    }[request.param]
+    chest = build_chest(**kwargs)  # type: ignore[arg-type]
+    candidates = find_candidates(chest.volume)
+    return chest, candidates, detect_coronary_calcium(chest.volume, candidates)
+
+
+class TestConstructedChest:
+    @pytest.mark.parametrize("name", OBJECTS)
+    def test_each_object_gets_its_decision(
+        self, chest_case: tuple[Chest, object, CoronaryLabelling], name: str
+    ) -> None:
+        chest, candidates, labelling = chest_case
+        assert _label_near(chest, labelling, name, candidates) == chest.expected[name]
+
+    def test_every_candidate_is_labelled_with_a_reason(
+        self, chest_case: tuple[Chest, object, CoronaryLabelling]
+    ) -> None:
+        _, candidates, labelling = chest_case
+        ids = {c.lesion_id for c in candidates.candidates}  # type: ignore[attr-defined]
+        assert set(labelling.labels) == ids
+        for label in labelling.labels.values():
+            assert (label.artery is None) != (label.excluded is None)
+            assert label.detail
+
+    def test_noise_is_never_scored(
+        self, chest_case: tuple[Chest, object, CoronaryLabelling]
+    ) -> None:
+        chest, candidates, labelling = chest_case
+        centres = [np.asarray(p) for p in chest.centres_mm.values()]
+        for cand in candidates.candidates:  # type: ignore[attr-defined]
+            if labelling.labels[cand.lesion_id].scored:
+                nearest = min(
+                    float(np.linalg.norm(np.asarray(cand.centroid_mm) - p)) for p in centres
+                )
+                assert nearest < 5.0
+
+    def test_metal_warning(self, chest_case: tuple[Chest, object, CoronaryLabelling]) -> None:
+        _, _, labelling = chest_case
+        codes = [w.code for w in labelling.warnings]
+        assert codes == [WarningCode.METAL]
+
+    def test_anatomy_record(self, chest_case: tuple[Chest, object, CoronaryLabelling]) -> None:
+        _, _, labelling = chest_case
+        anatomy = labelling.anatomy
+        assert anatomy is not None
+        assert anatomy.aortic_root_mm is not None
+        assert anatomy.aortic_root_radius_mm == pytest.approx(14.0, abs=2.5)
+        # the construction's descending aorta is centred at x = 24, y = 45 mm
+        desc = np.asarray(anatomy.descending_aorta_mm)
+        assert np.allclose(np.median(desc[:, :2], axis=0), (24.0, 45.0), atol=3.0)
+        assert anatomy.heart_centre_mm is not None
+        assert np.allclose(anatomy.heart_centre_mm, (12.0, -5.0, 45.0), atol=10.0)
+        assert anatomy.long_axis is not None
+        assert float(np.dot(anatomy.long_axis, (1.0, -0.8, -1.0))) > 1.4
+
+    def test_per_artery_scores(self, chest_case: tuple[Chest, object, CoronaryLabelling]) -> None:
+        _, candidates, labelling = chest_case
+        result = score_candidates(candidates, labelling.labels, roi="auto")  # type: ignore[arg-type]
+        assert all(result.agatston_by_artery[a] > 0 for a in Artery)
+        assert result.agatston == pytest.approx(sum(result.agatston_by_artery.values()))
+
+
+class TestZeroCalcium:
+    def test_noisy_chest_without_calcium_scores_zero(self) -> None:
+        chest = build_chest(noise_sd_hu=30.0, seed=11, calcium=False)
+        candidates = find_candidates(chest.volume)
+        labelling = detect_coronary_calcium(chest.volume, candidates)
+        result = score_candidates(candidates, labelling.labels, roi="auto")
+        assert result.agatston == 0.0
+        reasons = {label.excluded for label in labelling.labels.values()}
+        assert None not in reasons
+
+
+class TestFailures:
+    def test_no_anatomy_warns_and_scores_nothing(self) -> None:
+        hu = np.full((8, 64, 64), 40, dtype=np.int16)
+        hu[3:5, 30:34, 30:34] = 500
+        volume = CTVolume(hu=hu, geometry=axial_geometry(8, (1.0, 1.0), 3.0))
+        candidates = find_candidates(volume)
+        labelling = detect_coronary_calcium(volume, candidates)
+        assert labelling.warnings[0].code is WarningCode.DETECTION
+        assert all(not label.scored for label in labelling.labels.values())
+        assert "review" in labelling.warnings[0].message
+
+    def test_candidates_of_another_volume(self) -> None:
+        chest = build_chest()
+        other = CTVolume(
+            hu=np.zeros((4, 16, 16), dtype=np.int16), geometry=axial_geometry(4, (1, 1), 3.0)
+        )
+        with pytest.raises(InvalidVolumeError, match="pass the volume given to find_candidates"):
+            detect_coronary_calcium(other, find_candidates(chest.volume))
+
+
+def _study(seed: int, **kwargs: object) -> PhantomStudy:
+    return chest_phantom(ChestPhantomConfig.random(seed, **kwargs))  # type: ignore[arg-type]
+
+
+@pytest.mark.slow
+class TestChestPhantom:
+    """Studies of the anthropomorphic phantom (generated by another module of the project)."""
+
+    def test_per_artery_agatston_matches_truth(self) -> None:
+        study = _study(3)
+        candidates = find_candidates(study.volume)
+        labelling = detect_coronary_calcium(study.volume, candidates)
+        result = score_candidates(candidates, labelling.labels, roi="auto")
+        truth = study.truth
+        assert result.agatston == pytest.approx(truth.agatston, rel=0.1)
+        right = sum(min(result.agatston_by_artery[a], truth.agatston_by_artery[a]) for a in Artery)
+        assert right >= 0.8 * truth.agatston
+
+    def test_zero_calcium_study_scores_zero(self) -> None:
+        study = _study(2, zero_calcium=True)
+        candidates = find_candidates(study.volume)
+        labelling = detect_coronary_calcium(study.volume, candidates)
+        assert score_candidates(candidates, labelling.labels, roi="auto").agatston == 0.0
+
+    def test_distractors_are_excluded_with_their_reason(self) -> None:
+        study = _study(1, heavy_distractors=True)
+        candidates = find_candidates(study.volume)
+        labelling = detect_coronary_calcium(study.volume, candidates)
+        seen: dict[Distractor, int] = {}
+        right: dict[Distractor, int] = {}
+        for cand in candidates.candidates:
+            idx = cand.voxel_indices()
+            if np.count_nonzero(study.plaque_labels[idx]):
+                continue
+            codes = study.distractor_labels[idx]
+            if not np.count_nonzero(codes):
+                continue
+            kind = Distractor(int(np.bincount(codes[codes > 0]).argmax()))
+            label = labelling.labels[cand.lesion_id]
+            seen[kind] = seen.get(kind, 0) + 1
+            right[kind] = right.get(kind, 0) + int(label.excluded is kind.exclusion_reason)
+        for kind in (Distractor.BONE, Distractor.AORTIC_VALVE, Distractor.MITRAL_ANNULUS):
+            assert right.get(kind, 0) >= 0.5 * seen[kind], kind
