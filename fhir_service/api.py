@@ -40,7 +40,7 @@ from fhir_service.mapping.audit_event import (
     AuditAction,
     AuditOutcome,
     AuditRecord,
-    build_audit_event,
+    audit_event_json,
 )
 from fhir_service.mapping.capability_statement import build_capability_statement
 from fhir_service.mapping.notification import NotificationType, parse_notification
@@ -172,8 +172,8 @@ def audit(
         outcome_description=description,
     )
     event_id = new_id()
-    event = build_audit_event(record, event_id)
-    return AuditRow(event_id, now, action.value, outcome.value, event.model_dump_json(exclude_none=True))
+    body = audit_event_json(record, event_id)
+    return AuditRow(event_id, now, action.value, outcome.value, body)
 
 
 def audit_refusal(action: AuditAction, error: RequestError, query: str | None = None) -> None:

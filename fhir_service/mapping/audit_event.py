@@ -11,6 +11,7 @@ https://profiles.ihe.net/ITI/BALP/.
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -94,6 +95,17 @@ class AuditRecord:
 
 def build_audit_event(record: AuditRecord, event_id: str) -> AuditEvent:
     """Build the BALP ``AuditEvent`` for ``record``."""
+    return AuditEvent.model_validate(_audit_data(record, event_id))
+
+
+def audit_event_json(record: AuditRecord, event_id: str) -> str:
+    """FHIR JSON of :func:`build_audit_event`: validated with the R4B model, written as built."""
+    data = _audit_data(record, event_id)
+    AuditEvent.model_validate(data)
+    return json.dumps(data, separators=(",", ":"))
+
+
+def _audit_data(record: AuditRecord, event_id: str) -> dict[str, Any]:
     client_agent: dict[str, Any] = {
         "type": {
             "coding": [{"system": DCM_SYSTEM, "code": "110153", "display": "Source Role ID"}]
@@ -163,4 +175,4 @@ def build_audit_event(record: AuditRecord, event_id: str) -> AuditEvent:
         data["outcomeDesc"] = record.outcome_description
     if entities:
         data["entity"] = entities
-    return AuditEvent.model_validate(data)
+    return data

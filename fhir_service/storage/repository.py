@@ -261,12 +261,17 @@ class OrderStore:
         BusinessRuleError
             A revoked order that was never accepted (HTTP 422).
         """
+        # the likely outcome (a new order) is prepared before the write lock is taken, so the
+        # transaction holds it only for the SQL and the commit
+        prepared = _prepare_create(intake, utcnow())
+        prepared_audit = audit(AcceptResult(AcceptOutcome.CREATED, prepared)) if audit else None
         for attempt in range(2):
             try:
                 with write_transaction(self.engine) as connection:
-                    result = self._accept(connection, intake)
-                    if audit is not None:
-                        insert_audit(connection, audit(result))
+                    result = self._accept(connection, intake, prepared)
+                    if audit is not None and prepared_audit is not None:
+                        created = result.outcome is AcceptOutcome.CREATED
+                        insert_audit(connection, prepared_audit if created else audit(result))
                     return result
             except IntegrityError:
                 # two identical orders raced; the loser re-reads the winner's row
@@ -274,7 +279,9 @@ class OrderStore:
                     raise
         raise AssertionError("unreachable")
 
-    def _accept(self, connection: Connection, intake: OrderIntake) -> AcceptResult:
+    def _accept(
+        self, connection: Connection, intake: OrderIntake, prepared: TaskRecord
+    ) -> AcceptResult:
         now = utcnow()
         row = connection.execute(
             select(orders.c.id.label("order_row_id"), orders.c.version_key, tasks)
@@ -289,7 +296,8 @@ class OrderStore:
                     " never accepted here; nothing to cancel",
                     "ServiceRequest.status",
                 )
-            return AcceptResult(AcceptOutcome.CREATED, self._create(connection, intake, now))
+            self._create(connection, intake, prepared)
+            return AcceptResult(AcceptOutcome.CREATED, prepared)
         m = row._mapping
         current = _task_record(row)
         if m["version_key"] == intake.version_key:
@@ -366,11 +374,10 @@ class OrderStore:
         )
 
     @staticmethod
-    def _create(connection: Connection, intake: OrderIntake, now: datetime) -> TaskRecord:
-        order_id, task_id = new_id(), new_id()
+    def _create(connection: Connection, intake: OrderIntake, task: TaskRecord) -> None:
         connection.execute(
             insert(orders).values(
-                id=order_id,
+                id=task.order_id,
                 order_key=intake.order_key,
                 version_key=intake.version_key,
                 request_status=intake.request_status.value,
@@ -381,65 +388,69 @@ class OrderStore:
                 patient_json=intake.patient_json,
                 imaging_study_json=intake.imaging_study_json,
                 endpoints_json=intake.endpoints_json,
-                created_at=now,
-                updated_at=now,
+                created_at=task.created_at,
+                updated_at=task.created_at,
             )
         )
-        focus_identifier = _focus_identifier(intake.focus_identifier)
-        # the EHR asks with status "requested"; the order is accepted once it is committed
-        status = TaskStatus.ACCEPTED
-        business_status = "queued"
-        view = _view(
-            task_id=task_id,
-            status=status,
-            version=1,
-            created_at=now,
-            last_modified=now,
-            patient_reference=intake.patient_reference,
-            focus_reference=intake.focus_reference,
-            focus_identifier=focus_identifier,
-            business_status=business_status,
-            status_reason=None,
-            output=(),
-        )
-        body = task_json(view)
         connection.execute(
             insert(tasks).values(
-                id=task_id,
-                order_id=order_id,
-                status=status.value,
-                business_status=business_status,
+                id=task.id,
+                order_id=task.order_id,
+                status=task.status.value,
+                business_status=task.business_status,
                 status_reason=None,
-                focus_reference=intake.focus_reference,
-                focus_identifier=focus_identifier,
-                patient_reference=intake.patient_reference,
+                focus_reference=task.focus_reference,
+                focus_identifier=task.focus_identifier,
+                patient_reference=task.patient_reference,
                 output_json="[]",
-                version=1,
-                task_json=body,
-                created_at=now,
-                last_modified=now,
+                version=task.version,
+                task_json=task.task_json,
+                created_at=task.created_at,
+                last_modified=task.last_modified,
             )
         )
         connection.execute(
             insert(outbox).values(
-                task_id=task_id, created_at=now, attempts=0, next_attempt_at=now
+                task_id=task.id, created_at=task.created_at, attempts=0, next_attempt_at=task.created_at
             )
         )
-        return TaskRecord(
-            id=task_id,
-            order_id=order_id,
-            status=status,
-            business_status=business_status,
-            status_reason=None,
-            patient_reference=intake.patient_reference,
-            focus_reference=intake.focus_reference,
-            focus_identifier=focus_identifier,
-            output_references=(),
-            version=1,
-            created_at=now,
-            last_modified=now,
-            task_json=body,
-        )
+
+
+def _prepare_create(intake: OrderIntake, now: datetime) -> TaskRecord:
+    """The Task a new order gets: status ``accepted`` (the EHR asks ``requested``; the order is
+    accepted once committed), business status ``queued``, version 1."""
+    task_id = new_id()
+    focus_identifier = _focus_identifier(intake.focus_identifier)
+    status = TaskStatus.ACCEPTED
+    business_status = "queued"
+    view = _view(
+        task_id=task_id,
+        status=status,
+        version=1,
+        created_at=now,
+        last_modified=now,
+        patient_reference=intake.patient_reference,
+        focus_reference=intake.focus_reference,
+        focus_identifier=focus_identifier,
+        business_status=business_status,
+        status_reason=None,
+        output=(),
+    )
+    return TaskRecord(
+        id=task_id,
+        order_id=new_id(),
+        status=status,
+        business_status=business_status,
+        status_reason=None,
+        patient_reference=intake.patient_reference,
+        focus_reference=intake.focus_reference,
+        focus_identifier=focus_identifier,
+        output_references=(),
+        version=1,
+        created_at=now,
+        last_modified=now,
+        task_json=task_json(view),
+    )
 
 
 def _apply_transition(
