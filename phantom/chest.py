@@ -938,6 +938,31 @@ def _place_distractors(
 # Rendering
 
 
+def _lung_vessels(anatomy: _Anatomy, cfg: ChestPhantomConfig) -> tuple[FloatArray, FloatArray]:
+    """Centre points (1 mm apart) and radii of pulmonary vessel segments running out from each
+    hilum towards the chest wall, tapering; drawn only into lung."""
+    rng = np.random.default_rng([cfg.seed, 8])
+    s = anatomy.s
+    z_lo, z_hi = anatomy.z_range
+    hx, hy, _ = anatomy.heart_center
+    hila = (np.array([hx - 70.0 * s, hy + 35.0 * s]), np.array([hx + 40.0 * s, hy + 40.0 * s]))
+    pts: list[FloatArray] = []
+    radii: list[FloatArray] = []
+    for _ in range(220):
+        hilum = hila[int(rng.integers(0, 2))]
+        start_xy = hilum + rng.normal(0.0, 30.0 * s, 2)
+        z0 = float(rng.uniform(z_lo - 10.0, z_hi + 10.0))
+        outward = start_xy - np.array([hx, hy]) + rng.normal(0.0, 20.0, 2)
+        direction = np.array([*outward / np.linalg.norm(outward), float(rng.normal(0.0, 0.4))])
+        direction /= np.linalg.norm(direction)
+        length = float(rng.uniform(20.0, 70.0))
+        r0 = float(rng.uniform(0.8, 3.0))
+        t = np.arange(0.0, length, 1.0)
+        pts.append(np.array([*start_xy, z0])[None, :] + t[:, None] * direction[None, :])
+        radii.append(r0 * (1.0 - 0.6 * t / length))
+    return np.concatenate(pts), np.concatenate(radii)
+
+
 def _ellipse(
     x: npt.NDArray[np.floating[Any]],
     y: npt.NDArray[np.floating[Any]],
@@ -1081,6 +1106,38 @@ class _Renderer:
         oy, ox = np.mgrid[-r_px : r_px + 1, -r_px : r_px + 1]
         self.st_oy = oy.ravel()
         self.st_ox = ox.ravel()
+        self.lung_pts, self.lung_r = _lung_vessels(anatomy, cfg)
+        r_px = math.ceil(float(self.lung_r.max()) / self.px) + 1
+        oy, ox = np.mgrid[-r_px : r_px + 1, -r_px : r_px + 1]
+        self.lung_oy = oy.ravel()
+        self.lung_ox = ox.ravel()
+
+    def _splat(
+        self,
+        shape: tuple[int, ...],
+        z: float,
+        pts: FloatArray,
+        radii: FloatArray,
+        stencil: tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]],
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """Pixels of a plane inside the union of spheres (centres ``pts``, ``radii``)."""
+        dz = pts[:, 2] - z
+        sel = np.abs(dz) < radii
+        if not sel.any():
+            empty = np.zeros(0, dtype=np.int64)
+            return empty, empty
+        g = self.an.grid
+        near = pts[sel]
+        rho = np.sqrt(np.maximum(radii[sel] ** 2 - dz[sel] ** 2, 0.0))
+        oy, ox = stencil
+        cols = np.rint((near[:, 0] - g.x_mm[0]) / self.px).astype(np.int64)[:, None] + ox
+        rows = np.rint((near[:, 1] - g.y_mm[0]) / self.px).astype(np.int64)[:, None] + oy
+        ok = (cols >= 0) & (cols < shape[1]) & (rows >= 0) & (rows < shape[0])
+        cols = np.clip(cols, 0, shape[1] - 1)
+        rows = np.clip(rows, 0, shape[0] - 1)
+        d = np.hypot(g.x_mm[cols] - near[:, 0:1], g.y_mm[rows] - near[:, 1:2])
+        inside = ok & (d <= rho[:, None])
+        return rows[inside], cols[inside]
 
     def _tube(
         self,
@@ -1120,29 +1177,21 @@ class _Renderer:
 
     def _coronary(self, plane: npt.NDArray[np.float32], z: float, fat_inside: Any) -> None:
         """Epicardial fat grooves around, then the vessels along, the coronary centrelines."""
-        dz = self.c_pts[:, 2] - z
-        sel = np.abs(dz) < self.c_rg
-        if not sel.any():
-            return
-        g = self.an.grid
-        pts = self.c_pts[sel]
-        rho_g = np.sqrt(np.maximum(self.c_rg[sel] ** 2 - dz[sel] ** 2, 0.0))
-        rho_v = np.sqrt(np.maximum(self.c_rv[sel] ** 2 - dz[sel] ** 2, 0.0))
-        ci = np.rint((pts[:, 0] - g.x_mm[0]) / self.px).astype(np.int64)
-        ri = np.rint((pts[:, 1] - g.y_mm[0]) / self.px).astype(np.int64)
-        cols = ci[:, None] + self.st_ox[None, :]
-        rows = ri[:, None] + self.st_oy[None, :]
-        ok = (cols >= 0) & (cols < plane.shape[1]) & (rows >= 0) & (rows < plane.shape[0])
-        colsc = np.clip(cols, 0, plane.shape[1] - 1)
-        rowsc = np.clip(rows, 0, plane.shape[0] - 1)
-        d = np.hypot(g.x_mm[colsc] - pts[:, 0:1], g.y_mm[rowsc] - pts[:, 1:2])
-        groove = ok & (d <= rho_g[:, None])
-        r_g, c_g = rowsc[groove], colsc[groove]
+        stencil = (self.st_oy, self.st_ox)
+        r_g, c_g = self._splat(plane.shape, z, self.c_pts, self.c_rg, stencil)
         keep = fat_inside[r_g, c_g]
         plane[r_g[keep], c_g[keep]] = FAT_HU
         self._root(plane, z)
-        vessel = ok & (d <= rho_v[:, None])
-        plane[rowsc[vessel], colsc[vessel]] = BLOOD_HU
+        r_v, c_v = self._splat(plane.shape, z, self.c_pts, self.c_rv, stencil)
+        plane[r_v, c_v] = BLOOD_HU
+
+    def _lung_vessels(self, plane: npt.NDArray[np.float32], z: float) -> None:
+        """Pulmonary vessels, drawn only where the plane is still lung."""
+        rows, cols = self._splat(
+            plane.shape, z, self.lung_pts, self.lung_r, (self.lung_oy, self.lung_ox)
+        )
+        keep = plane[rows, cols] == np.float32(LUNG_HU)
+        plane[rows[keep], cols[keep]] = BLOOD_HU
 
     def _root(self, plane: npt.NDArray[np.float32], z: float) -> None:
         an = self.an
@@ -1184,6 +1233,7 @@ class _Renderer:
         )
         self._root(plane, z)
         self._coronary(plane, z, fat_inside)
+        self._lung_vessels(plane, z)
         # Static overlay: descending aorta, oesophagus, spine and sternum.
         plane[self.overlay_mask] = self.overlay_values
         in_disc = (z - self.disc_z0) % self.disc_period < self.disc_height
