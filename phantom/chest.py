@@ -91,6 +91,7 @@ _DISTRACTOR_COUNT_FIELDS = (
     "cartilage_calcs",
     "surgical_clips",
     "sternal_wires",
+    "lymph_node_calcs",
 )
 
 #: Side branches drawn on each artery (diagonals, obtuse marginals, acute marginal).
@@ -194,6 +195,7 @@ class ChestPhantomConfig:
     cartilage_calcs: int = 0
     surgical_clips: int = 0
     sternal_wires: int = 0
+    lymph_node_calcs: int = 0
 
     def __post_init__(self) -> None:
         if not 64 <= self.matrix_size <= 1024:
@@ -298,6 +300,7 @@ class ChestPhantomConfig:
             "cartilage_calcs": int(rng.integers(4, 9) if heavy else rng.integers(0, 3)),
             "surgical_clips": int(rng.integers(2, 5) if heavy else 0),
             "sternal_wires": int(rng.integers(2, 4) if heavy else 0),
+            "lymph_node_calcs": int(rng.integers(1, 4) if heavy else int(rng.random() < 0.15)),
         }
         if not heavy and rng.random() < 0.15:
             draw["mitral_annulus_calcs"] = int(rng.integers(3, 8))
@@ -920,6 +923,31 @@ def _place_distractors(
             axes = _random_axes(rng)
             blob = _blob(centre, axes, (2.5, 0.6, 0.6), METAL_HU)
             if accept(Distractor.METAL, blob, min_vessel_mm=10.0):
+                break
+    # Calcified lymph nodes near the hila and below the carina: lobulated, outside the heart.
+    a, b, c = anatomy.heart_axes
+    fat_axes = np.array([a, b, c]) + fat
+    hx, hy, hz = anatomy.heart_center
+    s = anatomy.s
+    stations = (
+        np.array([hx - 60.0 * s, hy + 35.0 * s]),
+        np.array([hx + 35.0 * s, hy + 45.0 * s]),
+        np.array([hx - 15.0 * s, hy + 45.0 * s]),
+    )
+    for _ in range(cfg.lymph_node_calcs):
+        for _attempt in range(40):
+            xy = stations[int(rng.integers(0, 3))] + rng.normal(0.0, 10.0 * s, 2)
+            centre = np.array([*xy, float(rng.uniform(hz, z_hi - 8.0))])
+            local = anatomy.frame.T @ (centre - anatomy.heart_center)
+            if float(np.sum((local / fat_axes) ** 2)) < 1.3:
+                continue
+            r = float(rng.uniform(1.5, 3.5))
+            hu = float(rng.uniform(300.0, 900.0))
+            axes = _random_axes(rng)
+            node = _blob(centre, axes, (r * 1.3, r, r * 0.9), hu)
+            if accept(Distractor.LYMPH_NODE, node, min_vessel_mm=15.0):
+                lobe = centre + r * axes[1]
+                accept(Distractor.LYMPH_NODE, _blob(lobe, axes, (r * 0.8, r * 0.7, r * 0.7), hu))
                 break
     # Sternal wires: loops of thin wire around the sternum at a few levels.
     sx, sy = anatomy.sternum_axes

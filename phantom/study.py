@@ -43,6 +43,8 @@ class Distractor(IntEnum):
     MITRAL_ANNULUS = 5
     PERICARDIUM = 6
     METAL = 7
+    LYMPH_NODE = 8
+    """Calcified mediastinal or hilar lymph node (or lung granuloma), outside the heart."""
 
     @property
     def exclusion_reason(self) -> ExclusionReason:
@@ -58,6 +60,7 @@ _DISTRACTOR_REASON = {
     Distractor.MITRAL_ANNULUS: ExclusionReason.MITRAL_ANNULUS,
     Distractor.PERICARDIUM: ExclusionReason.PERICARDIUM,
     Distractor.METAL: ExclusionReason.METAL,
+    Distractor.LYMPH_NODE: ExclusionReason.OUTSIDE_HEART,
 }
 
 

@@ -203,6 +203,7 @@ class TestDistractors:
             Distractor.AORTIC_VALVE,
             Distractor.MITRAL_ANNULUS,
             Distractor.METAL,
+            Distractor.LYMPH_NODE,
         } <= present
         # Metal saturates the image and is labelled as such.
         hottest = np.unravel_index(np.argmax(heavy.volume.hu), heavy.volume.hu.shape)
@@ -221,6 +222,7 @@ class TestDistractors:
         assert Distractor.AORTIC_WALL.exclusion_reason is ExclusionReason.AORTA
         assert Distractor.COSTAL_CARTILAGE.exclusion_reason is ExclusionReason.BONE
         assert Distractor.METAL.exclusion_reason is ExclusionReason.METAL
+        assert Distractor.LYMPH_NODE.exclusion_reason is ExclusionReason.OUTSIDE_HEART
 
 
 class TestNoise:
