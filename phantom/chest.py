@@ -15,9 +15,10 @@ it (right-anterior) and the descending aorta beside the spine (left-posterior), 
 by the field of view), and a coronary tree along the grooves of the heart: LM from the left
 coronary ostium of the aortic root, LAD down the anterior interventricular groove, LCX in the
 left atrioventricular groove, RCA from the right ostium in the right atrioventricular groove
-and on down the posterior interventricular groove. Calcified plaques sit in the vessel walls;
+and on down the posterior interventricular groove, with side branches (diagonals, obtuse and
+acute marginals); pulmonary vessels in the lungs. Calcified plaques sit in the vessel walls;
 distractors (aortic wall, aortic valve, mitral annulus, pericardium, costal cartilage, metal
-clips and sternal wires) are placed away from them.
+clips and sternal wires, calcified lymph nodes) are placed away from them.
 
 Image model (a simulation choice, not a clinical number): smooth anatomy is averaged at three
 points across the slice profile, calcium and metal are sampled at <= 0.25 mm in z and 3 x 3
