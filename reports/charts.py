@@ -180,11 +180,12 @@ def mesa_curve_svg(
         f'<polyline class="population-curve" points="{path}" fill="none" stroke="{CURVE}" '
         f'stroke-width="3" stroke-linejoin="round"/>'
     )
-    if score_text != "0" and zero >= 20:
-        # name the flat start of the curve: the people with no calcium at all
+    zero_label = f"{zero} in 100 score 0"
+    if score_text != "0" and x_of(zero) - x_of(0) >= 8.0 * len(zero_label) + 12:
+        # name the flat start of the curve (the people with no calcium) where the text fits
         parts.append(
-            f'<text class="zero-group" x="{_fmt(x_of(zero / 2))}" y="{_BOTTOM - 10}" '
-            f'text-anchor="middle" font-size="14" fill="{INK}">{zero} in 100 score 0</text>'
+            f'<text class="zero-group" x="{_fmt(x_of(0) + 6)}" y="{_BOTTOM - 8}" '
+            f'font-size="14" fill="{INK}">{zero_label}</text>'
         )
     # the patient's point, with guide lines to both axes and a label that stays inside the box
     label_x = px + 0 if px < 70 else px

@@ -311,7 +311,7 @@ class TestPatientPage:
         pages = int(
             next(line for line in info.splitlines() if line.startswith("Pages:")).split()[1]
         )
-        assert 1 <= pages <= 4
+        assert 1 <= pages <= 3
         text = subprocess.run(
             ["pdftotext", str(pdf_path), "-"], check=True, capture_output=True, text=True
         ).stdout
