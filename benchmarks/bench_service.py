@@ -96,9 +96,12 @@ def make_keys(folder: Path) -> tuple[Path, str]:
     return path, token
 
 
-def start_gunicorn(app: str, port: int, workers: int, env: dict[str, str], cwd: Path) -> subprocess.Popen[bytes]:
+def start_gunicorn(
+    app: str, port: int, workers: int, threads: int, env: dict[str, str], cwd: Path
+) -> subprocess.Popen[bytes]:
     command = [
-        sys.executable, "-m", "gunicorn", "--workers", str(workers), "--worker-class", "sync",
+        sys.executable, "-m", "gunicorn", "--workers", str(workers), "--worker-class", "gthread",
+        "--threads", str(threads),
         "--bind", f"127.0.0.1:{port}", "--no-control-socket", "--log-level", "warning",
         "--backlog", "2048", app,
     ]  # fmt: skip
@@ -199,8 +202,9 @@ def postgres_database() -> tuple[str, Any]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--orders", type=int, default=3000)
-    parser.add_argument("--concurrency", type=int, default=4)
-    parser.add_argument("--workers", type=int, default=3)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--backends", default="sqlite,postgresql")
     args = parser.parse_args()
@@ -208,7 +212,7 @@ def main() -> int:
     from fhir_service.storage import make_engine, migrate
 
     print(f"bench_service: {args.orders} orders, concurrency {args.concurrency}, "
-          f"{args.workers} gunicorn sync workers, {os.cpu_count()} cores, "
+          f"gunicorn gthread {args.workers} workers x {args.threads} threads, {os.cpu_count()} cores, "
           f"load average {os.getloadavg()[0]:.1f}")  # fmt: skip
     results: list[tuple[str, str, dict[str, Any]]] = []
     with tempfile.TemporaryDirectory(prefix="cac-bench-") as tmp:
@@ -241,14 +245,14 @@ def main() -> int:
                 bodies = [order(n, run) for n in range(args.orders)]
                 warm = [order(n, run + "w") for n in range(100)]
                 bare_port = free_port()
-                bare = start_gunicorn("bench_service:bare_app", bare_port, args.workers, base_env, ROOT / "benchmarks")
+                bare = start_gunicorn("bench_service:bare_app", bare_port, args.workers, args.threads, base_env, ROOT / "benchmarks")
                 try:
                     load(bare_port, "/bare", warm, token, args.concurrency, 10)
                     results.append((backend, "bare Flask", load(bare_port, "/bare", bodies, token, args.concurrency, args.seconds)))
                 finally:
                     stop(bare)
                 port = free_port()
-                service = start_gunicorn("fhir_service.wsgi:app", port, args.workers, env, ROOT)
+                service = start_gunicorn("fhir_service.wsgi:app", port, args.workers, args.threads, env, ROOT)
                 try:
                     load(port, "/fhir/ServiceRequest", warm, token, args.concurrency, 10)
                     results.append((backend, "POST ServiceRequest", load(port, "/fhir/ServiceRequest", bodies, token, args.concurrency, args.seconds)))

@@ -55,6 +55,7 @@ from fhir_service.storage import (
     AcceptResult,
     AuditRow,
     AuditStore,
+    GroupCommitOrderStore,
     OrderStore,
     TaskRecord,
     TaskStore,
@@ -89,7 +90,7 @@ class Service:
     audit_store: AuditStore = field(init=False)
 
     def __post_init__(self) -> None:
-        self.order_store = OrderStore(self.engine)
+        self.order_store = GroupCommitOrderStore(self.engine)
         self.task_store = TaskStore(self.engine)
         self.audit_store = AuditStore(self.engine)
 
@@ -158,14 +159,38 @@ def audit(
 ) -> AuditRow:
     """Build the BALP AuditEvent row of the current request."""
     principal: Principal | None = g.get("principal")
+    return audit_row(
+        principal.subject if principal else None,
+        request.remote_addr,
+        action,
+        outcome,
+        resources=resources,
+        patients=patients,
+        query=query,
+        description=description,
+    )
+
+
+def audit_row(
+    client: str | None,
+    client_address: str | None,
+    action: AuditAction,
+    outcome: AuditOutcome,
+    *,
+    resources: Sequence[str] = (),
+    patients: Sequence[str] = (),
+    query: str | None = None,
+    description: str | None = None,
+) -> AuditRow:
+    """Build a BALP AuditEvent row without touching the request context (any thread)."""
     now = utcnow()
     record = AuditRecord(
         action=action,
         outcome=outcome,
         recorded=now,
         observer=OBSERVER,
-        client=principal.subject if principal else None,
-        client_address=request.remote_addr,
+        client=client,
+        client_address=client_address,
         resources=tuple(resources),
         patients=tuple(dict.fromkeys(patients)),
         query=query,
@@ -242,14 +267,21 @@ def _task_headers(task: TaskRecord, base: str) -> dict[str, str]:
 
 
 def _accept(intake: OrderIntake) -> AcceptResult:
-    def audit_row(result: AcceptResult) -> AuditRow:
+    principal: Principal | None = g.get("principal")
+    client = principal.subject if principal else None
+    address = request.remote_addr
+
+    # called by the group-commit writer thread: captures what it needs from the request now
+    def order_audit(result: AcceptResult) -> AuditRow:
         action = AuditAction.CREATE if result.outcome is AcceptOutcome.CREATED else AuditAction.UPDATE
         if result.outcome is AcceptOutcome.EXISTING:
             action = AuditAction.READ
         refs = [f"Task/{result.task.id}"]
         if intake.focus_reference:
             refs.append(intake.focus_reference)
-        return audit(
+        return audit_row(
+            client,
+            address,
             action,
             AuditOutcome.SUCCESS,
             resources=refs,
@@ -257,7 +289,7 @@ def _accept(intake: OrderIntake) -> AcceptResult:
             description=f"order {result.outcome.value}",
         )
 
-    result = service().order_store.accept(intake, audit=audit_row)
+    result = service().order_store.accept(intake, audit=order_audit)
     logger.info("order %s: Task %s (%s)", result.outcome.value, result.task.id, result.task.status.value)
     return result
 

@@ -10,14 +10,29 @@ not seen (optimistic concurrency).
 from __future__ import annotations
 
 import json
+import os
+import queue
+import threading
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Final
 
-from sqlalchemy import Connection, Engine, Row, and_, func, insert, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Row,
+    and_,
+    bindparam,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.exc import IntegrityError
 
 from fhir_service.errors import (
@@ -214,16 +229,28 @@ def _view(
     )
 
 
+_INSERT_ORDER = insert(orders)
+_INSERT_TASK = insert(tasks)
+_INSERT_OUTBOX = insert(outbox)
+_INSERT_AUDIT = insert(audit_events)
+_SELECT_BY_ORDER_KEY = (
+    select(orders.c.id.label("order_row_id"), orders.c.version_key, tasks)
+    .join(tasks, tasks.c.order_id == orders.c.id)
+    .where(orders.c.order_key == bindparam("order_key"))
+)
+
+
 def insert_audit(connection: Connection, row: AuditRow) -> None:
     """Store one AuditEvent inside the caller's transaction."""
     connection.execute(
-        insert(audit_events).values(
+        _INSERT_AUDIT,
+        dict(
             id=row.id,
             recorded=row.recorded,
             action=row.action,
             outcome=row.outcome,
             audit_json=row.audit_json,
-        )
+        ),
     )
 
 
@@ -283,11 +310,7 @@ class OrderStore:
         self, connection: Connection, intake: OrderIntake, prepared: TaskRecord
     ) -> AcceptResult:
         now = utcnow()
-        row = connection.execute(
-            select(orders.c.id.label("order_row_id"), orders.c.version_key, tasks)
-            .join(tasks, tasks.c.order_id == orders.c.id)
-            .where(orders.c.order_key == intake.order_key)
-        ).first()
+        row = connection.execute(_SELECT_BY_ORDER_KEY, {"order_key": intake.order_key}).first()
         cancel = intake.request_status is not RequestStatus.ACTIVE
         if row is None:
             if cancel:
@@ -375,8 +398,10 @@ class OrderStore:
 
     @staticmethod
     def _create(connection: Connection, intake: OrderIntake, task: TaskRecord) -> None:
+        # static statements with parameters: compiled once, no per-call statement construction
         connection.execute(
-            insert(orders).values(
+            _INSERT_ORDER,
+            dict(
                 id=task.order_id,
                 order_key=intake.order_key,
                 version_key=intake.version_key,
@@ -390,10 +415,11 @@ class OrderStore:
                 endpoints_json=intake.endpoints_json,
                 created_at=task.created_at,
                 updated_at=task.created_at,
-            )
+            ),
         )
         connection.execute(
-            insert(tasks).values(
+            _INSERT_TASK,
+            dict(
                 id=task.id,
                 order_id=task.order_id,
                 status=task.status.value,
@@ -407,12 +433,19 @@ class OrderStore:
                 task_json=task.task_json,
                 created_at=task.created_at,
                 last_modified=task.last_modified,
-            )
+            ),
         )
         connection.execute(
-            insert(outbox).values(
-                task_id=task.id, created_at=task.created_at, attempts=0, next_attempt_at=task.created_at
-            )
+            _INSERT_OUTBOX,
+            dict(
+                task_id=task.id,
+                created_at=task.created_at,
+                attempts=0,
+                next_attempt_at=task.created_at,
+                lease_until=None,
+                dispatched_at=None,
+                last_error=None,
+            ),
         )
 
 
@@ -451,6 +484,114 @@ def _prepare_create(intake: OrderIntake, now: datetime) -> TaskRecord:
         last_modified=now,
         task_json=task_json(view),
     )
+
+
+@dataclass
+class _Pending:
+    intake: OrderIntake
+    prepared: TaskRecord
+    audit: Callable[[AcceptResult], AuditRow] | None
+    prepared_audit: AuditRow | None
+    future: Future[AcceptResult]
+
+
+class GroupCommitOrderStore(OrderStore):
+    """:class:`OrderStore` that commits concurrent orders of this process together.
+
+    A durable commit waits for an fsync (about 5 ms on this project's machines); one per order
+    caps a database at a few hundred orders per second whatever the CPU. Here request threads
+    hand their order to one writer thread per process, which runs every order waiting at that
+    moment in one transaction (each in its own SAVEPOINT, so one refused order does not affect
+    the others) and commits once. ``accept`` returns only after that commit: the guarantee is
+    unchanged, the fsync is shared. Use it with threaded servers (gunicorn ``gthread``).
+
+    Parameters
+    ----------
+    max_batch
+        Most orders per transaction.
+    """
+
+    def __init__(self, engine: Engine, *, max_batch: int = 64, timeout_s: float = 30.0) -> None:
+        super().__init__(engine)
+        self.max_batch = max_batch
+        self.timeout_s = timeout_s
+        self._queue: queue.SimpleQueue[_Pending] = queue.SimpleQueue()
+        self._owner_pid = -1
+        self._start_lock = threading.Lock()
+
+    def _ensure_writer(self) -> None:
+        # after a fork the writer thread does not exist in the child: start one per process
+        if self._owner_pid == os.getpid():
+            return
+        with self._start_lock:
+            if self._owner_pid != os.getpid():
+                self._queue = queue.SimpleQueue()
+                threading.Thread(
+                    target=self._write_loop, name="cac-group-commit", daemon=True
+                ).start()
+                self._owner_pid = os.getpid()
+
+    def accept(
+        self,
+        intake: OrderIntake,
+        *,
+        audit: Callable[[AcceptResult], AuditRow] | None = None,
+    ) -> AcceptResult:
+        """Same contract as :meth:`OrderStore.accept`; returns after the shared commit."""
+        self._ensure_writer()
+        prepared = _prepare_create(intake, utcnow())
+        prepared_audit = audit(AcceptResult(AcceptOutcome.CREATED, prepared)) if audit else None
+        pending = _Pending(intake, prepared, audit, prepared_audit, Future())
+        self._queue.put(pending)
+        return pending.future.result(timeout=self.timeout_s)
+
+    def _write_loop(self) -> None:
+        while True:
+            batch = [self._queue.get()]
+            while len(batch) < self.max_batch:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            self._write_batch(batch)
+
+    def _write_batch(self, batch: list[_Pending]) -> None:
+        outcomes: list[AcceptResult | BaseException] = []
+        try:
+            with write_transaction(self.engine) as connection:
+                for item in batch:
+                    outcomes.append(self._accept_one(connection, item))
+        except BaseException as exc:  # the commit failed: nothing of this batch is stored
+            for item in batch:
+                item.future.set_exception(exc)
+            return
+        for item, outcome in zip(batch, outcomes, strict=True):
+            if isinstance(outcome, BaseException):
+                item.future.set_exception(outcome)
+            else:
+                item.future.set_result(outcome)
+
+    def _accept_one(
+        self, connection: Connection, item: _Pending
+    ) -> AcceptResult | BaseException:
+        for attempt in range(2):
+            savepoint = connection.begin_nested()
+            try:
+                result = self._accept(connection, item.intake, item.prepared)
+                if item.audit is not None and item.prepared_audit is not None:
+                    created = result.outcome is AcceptOutcome.CREATED
+                    insert_audit(connection, item.prepared_audit if created else item.audit(result))
+                savepoint.commit()
+                return result
+            except IntegrityError as exc:
+                # another process stored the same order a moment ago: read it again
+                savepoint.rollback()
+                if attempt:
+                    return exc
+            except Exception as exc:  # a refusal (ConflictError, ...) or a bug: this order only
+                savepoint.rollback()
+                return exc
+        raise AssertionError("unreachable")
 
 
 def _apply_transition(
