@@ -360,3 +360,25 @@ class TestOtherStudies:
         note = page.select_one('[data-testid="section-key-images"]').get_text(" ", strip=True)
         assert "Scored lesions not on these images" in note
         assert "Scored lesions not on these images" in _pdftotext(bundle.clinician_pdf, tmp_path)
+
+
+def test_missing_risk_inputs_are_listed_not_guessed(four_artery_study: Study) -> None:
+    study = four_artery_study
+    context = PatientContext(age_years=62, sex=context_for().sex, race=context_for().race)
+    keys = render_key_images(study.volume, study.candidates, study.score)
+    content = report_content(
+        study.volume,
+        study.score,
+        _interpretation(study, context),
+        context,
+        study.identification,
+        keys,
+        generated_at=GENERATED,
+    )
+    page = BeautifulSoup(render_clinician_html(content), "html.parser")
+    facts = _facts(page, "interpretation")
+    assert facts["10-year CHD risk"].startswith("not computed")
+    assert "total cholesterol" in facts["Risk inputs missing"]
+    assert "%" not in facts["10-year CHD risk"]
+    inputs = dict(r for r in _table(page, "risk-inputs")[1:])
+    assert inputs["HDL cholesterol"] == "not recorded"
