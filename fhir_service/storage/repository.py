@@ -40,6 +40,7 @@ from fhir_service.errors import (
     ConcurrentUpdateError,
     ConflictError,
     InvalidTransitionError,
+    RequestError,
     TaskNotFoundError,
 )
 from fhir_service.mapping.service_request import OrderIntake, RequestStatus
@@ -556,20 +557,44 @@ class GroupCommitOrderStore(OrderStore):
             self._write_batch(batch)
 
     def _write_batch(self, batch: list[_Pending]) -> None:
-        outcomes: list[AcceptResult | BaseException] = []
         try:
-            with write_transaction(self.engine) as connection:
-                for item in batch:
-                    outcomes.append(self._accept_one(connection, item))
-        except BaseException as exc:  # the commit failed: nothing of this batch is stored
-            for item in batch:
-                item.future.set_exception(exc)
-            return
+            outcomes = self._run_batch(batch, savepoints=False)
+        except Exception:
+            # a statement failed (e.g. a unique-key race with another process; PostgreSQL has
+            # then aborted the transaction) or an order hit a bug: run the batch again,
+            # isolating each order in a SAVEPOINT
+            try:
+                outcomes = self._run_batch(batch, savepoints=True)
+            except Exception as exc:  # the commit failed: nothing of this batch is stored
+                outcomes = [exc] * len(batch)
         for item, outcome in zip(batch, outcomes, strict=True):
             if isinstance(outcome, BaseException):
                 item.future.set_exception(outcome)
             else:
                 item.future.set_result(outcome)
+
+    def _run_batch(
+        self, batch: list[_Pending], *, savepoints: bool
+    ) -> list[AcceptResult | BaseException]:
+        outcomes: list[AcceptResult | BaseException] = []
+        with write_transaction(self.engine) as connection:
+            for item in batch:
+                if savepoints:
+                    outcomes.append(self._accept_one(connection, item))
+                    continue
+                try:
+                    outcomes.append(self._accept_audited(connection, item))
+                except RequestError as exc:
+                    # refusals are decided before this order writes anything
+                    outcomes.append(exc)
+        return outcomes
+
+    def _accept_audited(self, connection: Connection, item: _Pending) -> AcceptResult:
+        result = self._accept(connection, item.intake, item.prepared)
+        if item.audit is not None and item.prepared_audit is not None:
+            created = result.outcome is AcceptOutcome.CREATED
+            insert_audit(connection, item.prepared_audit if created else item.audit(result))
+        return result
 
     def _accept_one(
         self, connection: Connection, item: _Pending
@@ -577,10 +602,7 @@ class GroupCommitOrderStore(OrderStore):
         for attempt in range(2):
             savepoint = connection.begin_nested()
             try:
-                result = self._accept(connection, item.intake, item.prepared)
-                if item.audit is not None and item.prepared_audit is not None:
-                    created = result.outcome is AcceptOutcome.CREATED
-                    insert_audit(connection, item.prepared_audit if created else item.audit(result))
+                result = self._accept_audited(connection, item)
                 savepoint.commit()
                 return result
             except IntegrityError as exc:
