@@ -11,7 +11,10 @@ Two ways in:
   API): ``GET /pages/reports/<report_id>/patient``, ``.../clinician``, ``.../clinician.pdf``.
 
 The content comes from the artefacts the pipeline stored with :class:`reports.store.ReportStore`
-under ``<CAC_DATA_DIR>/reports`` (nothing is rendered on request).
+under ``<CAC_DATA_DIR>/reports`` (nothing is rendered on request). Every page served is written
+to the audit trail (a BALP read AuditEvent against the report's patient and DiagnosticReport, as
+recorded with the report); a page is not shown when its read cannot be audited. Refused links are
+audited as minor failures, without the token.
 
 Configuration (read once when the blueprint is registered): ``CAC_PAGE_SECRET`` (at least 32
 bytes) or ``CAC_PAGE_SECRET_FILE`` (a file holding it). Without either, every link answers the
@@ -28,10 +31,17 @@ from pathlib import Path
 
 from flask import Blueprint, Response, current_app
 from flask.blueprints import BlueprintSetupState
+from sqlalchemy.exc import SQLAlchemyError
 
-from fhir_service.api import authenticate
+from fhir_service.api import audit, audit_refusal, authenticate, service
 from fhir_service.auth import Interaction
-from fhir_service.errors import ResourceNotFoundError, SettingsError, UnavailableError
+from fhir_service.errors import (
+    RequestError,
+    ResourceNotFoundError,
+    SettingsError,
+    UnavailableError,
+)
+from fhir_service.mapping.audit_event import AuditAction, AuditOutcome
 from reports.errors import (
     ExpiredPageTokenError,
     InvalidReportInputError,
@@ -40,7 +50,7 @@ from reports.errors import (
     ReportStoreError,
 )
 from reports.links import MIN_SECRET_BYTES, PageKind, verify_page_token
-from reports.patient_page import render_link_error_page
+from reports.patient_page import render_link_error_page, render_unavailable_page
 from reports.store import Artefact, ReportStore
 
 logger = logging.getLogger(__name__)
@@ -135,29 +145,76 @@ def _friendly(expired: bool) -> Response:
     return _page(render_link_error_page(expired=expired), 410 if expired else 404)
 
 
-def _artefact(report_id: str, artefact: Artefact) -> bytes:
-    return ReportStore(_settings().reports_dir).read(report_id, artefact)
+def _store() -> ReportStore:
+    return ReportStore(_settings().reports_dir)
+
+
+def _served(body: bytes, artefact: Artefact) -> Response:
+    if artefact is Artefact.CLINICIAN_PDF:
+        return _page(body, mimetype="application/pdf")
+    return _page(body)
+
+
+def _audit_read(report_id: str, artefact: Artefact) -> None:
+    """Write the successful read to the audit trail, against the report's patient.
+
+    Raises
+    ------
+    SQLAlchemyError, ReportStoreError
+        If the audit trail or the report's record cannot be reached: the page is then not shown.
+    """
+    record = _store().record(report_id)
+    service().audit_store.record(
+        audit(
+            AuditAction.READ,
+            AuditOutcome.SUCCESS,
+            resources=[record.diagnostic_report] if record.diagnostic_report else [],
+            patients=[record.patient_reference] if record.patient_reference else [],
+            description=None,
+        )
+    )
+    logger.info("page served: %s of report %s", artefact.value, report_id)
+
+
+def _audit_refused_link(status: int) -> None:
+    """Write a refused link to the audit trail (minor failure); never fails the answer."""
+    reason = "expired" if status == 410 else "not valid"
+    try:
+        service().audit_store.record(
+            audit(
+                AuditAction.READ,
+                AuditOutcome.MINOR_FAILURE,
+                description=f"HTTP {status}: page link {reason}",
+            )
+        )
+    except SQLAlchemyError as exc:
+        logger.warning("audit: could not record a refused page link (%s)", type(exc).__name__)
+
+
+def _refused(expired: bool) -> Response:
+    response = _friendly(expired)
+    _audit_refused_link(response.status_code)
+    return response
 
 
 def _by_link(token: str, kind: PageKind, artefact: Artefact) -> Response:
     secret = _settings().secret
     if secret is None:
-        return _friendly(expired=False)
+        return _refused(expired=False)
     try:
         link = verify_page_token(secret, token)
         if link.kind != kind:
-            return _friendly(expired=False)
-        body = _artefact(link.report_id, artefact)
+            return _refused(expired=False)
+        body = _store().read(link.report_id, artefact)
+        _audit_read(link.report_id, artefact)
     except ExpiredPageTokenError:
-        return _friendly(expired=True)
+        return _refused(expired=True)
     except (PageTokenError, ReportNotFoundError, InvalidReportInputError):
-        return _friendly(expired=False)
-    except ReportStoreError as exc:
-        logger.error("page link: %s", exc)
-        return _page("<!DOCTYPE html><title>Try again later</title><p>Please try again later.", 503)
-    if artefact is Artefact.CLINICIAN_PDF:
-        return _page(body, mimetype="application/pdf")
-    return _page(body)
+        return _refused(expired=False)
+    except (ReportStoreError, SQLAlchemyError) as exc:
+        logger.error("page link: cannot serve (%s)", type(exc).__name__)
+        return _page(render_unavailable_page(), 503)
+    return _served(body, artefact)
 
 
 @blueprint.get("/patient/<token>")
@@ -190,23 +247,26 @@ def authenticated_artefact(report_id: str, name: str) -> Response:
     """A stored artefact for a caller whose token grants ``DiagnosticReport`` read.
 
     Errors are the service's usual OperationOutcomes (401/403 from authentication, 404 for an
-    unknown report or artefact name, 503 when storage fails).
+    unknown report or artefact name, 503 when storage fails); each read and refusal is audited.
     """
-    authenticate("DiagnosticReport", Interaction.READ)
-    artefact = _AUTHENTICATED.get(name)
-    if artefact is None:
-        raise ResourceNotFoundError(
-            f"no page {name!r}; use one of {', '.join(sorted(_AUTHENTICATED))}"
-        )
     try:
-        body = _artefact(report_id, artefact)
-    except (ReportNotFoundError, InvalidReportInputError):
-        raise ResourceNotFoundError(f"no stored report {report_id!r}") from None
-    except ReportStoreError:
-        raise UnavailableError("report storage is unavailable right now; retry later") from None
-    if artefact is Artefact.CLINICIAN_PDF:
-        return _page(body, mimetype="application/pdf")
-    return _page(body)
+        authenticate("DiagnosticReport", Interaction.READ)
+        artefact = _AUTHENTICATED.get(name)
+        if artefact is None:
+            raise ResourceNotFoundError(
+                f"no page {name!r}; use one of {', '.join(sorted(_AUTHENTICATED))}"
+            )
+        try:
+            body = _store().read(report_id, artefact)
+            _audit_read(report_id, artefact)
+        except (ReportNotFoundError, InvalidReportInputError):
+            raise ResourceNotFoundError(f"no stored report {report_id!r}") from None
+        except ReportStoreError:
+            raise UnavailableError("report storage is unavailable right now; retry later") from None
+    except RequestError as exc:
+        audit_refusal(AuditAction.READ, exc)
+        raise
+    return _served(body, artefact)
 
 
 __all__ = ["PAGE_HEADERS", "PageSettings", "blueprint"]

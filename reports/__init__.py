@@ -18,7 +18,7 @@ from reports.errors import (
     ReportStoreError,
 )
 from reports.links import PageKind, PageLink, sign_page_token, verify_page_token
-from reports.store import Artefact, ReportStore
+from reports.store import Artefact, ReportRecord, ReportStore
 from reports.study import StudyIdentification
 
 __all__ = [
@@ -32,6 +32,7 @@ __all__ = [
     "ReportArtefacts",
     "ReportError",
     "ReportNotFoundError",
+    "ReportRecord",
     "ReportStore",
     "ReportStoreError",
     "StudyIdentification",

@@ -232,3 +232,15 @@ def render_link_error_page(*, expired: bool) -> str:
         title = "This link does not work"
         message = "We could not find a page for this link. It may have been copied incompletely."
     return environment().get_template("page_error.html.j2").render(title=title, message=message)
+
+
+def render_unavailable_page() -> str:
+    """The friendly page shown when a valid link cannot be served right now (storage down)."""
+    return (
+        environment()
+        .get_template("page_error.html.j2")
+        .render(
+            title="This page is not available right now",
+            message="Something went wrong on our side. Please try the same link again later.",
+        )
+    )

@@ -23,7 +23,7 @@ from fhir_service.pages import PAGE_HEADERS, PageSettings
 from fhir_service.settings import Settings
 from reports.bundle import ReportArtefacts
 from reports.links import PageKind, sign_page_token
-from reports.store import ReportStore
+from reports.store import ReportRecord, ReportStore
 
 SECRET = "s3cret-for-tests-only-0123456789abcdef"
 ISSUER = "https://auth.example-hospital.org"
@@ -78,6 +78,10 @@ def app(
             clinician_pdf=b"%PDF-1.4 test",
             key_images=[],
             key_image_captions=[],
+        ),
+        ReportRecord(
+            patient_reference="Patient/p-42",
+            diagnostic_report="https://ehr.example-hospital.org/fhir/DiagnosticReport/dr-9",
         ),
     )
     return create_app(settings)
@@ -227,3 +231,51 @@ class TestPageSettings:
             client = create_app(settings).test_client()
         assert "patient page links are disabled" in caplog.text
         assert client.get(f"/pages/patient/{_token()}").status_code == 404
+
+
+def _audit_events(app: Flask) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = app.extensions["cac"].audit_store.recent()
+    return events
+
+
+class TestAuditTrail:
+    def test_page_read_is_audited_against_the_patient_and_report(
+        self, app: Flask, client: FlaskClient
+    ) -> None:
+        assert client.get(f"/pages/patient/{_token()}").status_code == 200
+        event = _audit_events(app)[0]
+        assert event["action"] == "R"
+        assert event["outcome"] == "0"
+        whats = [e["what"] for e in event["entity"]]
+        assert {"reference": "Patient/p-42"} in whats
+        assert {"reference": "https://ehr.example-hospital.org/fhir/DiagnosticReport/dr-9"} in whats
+
+    @pytest.mark.parametrize(("days", "status"), [(-1, "410"), (30, "404")])
+    def test_refused_link_is_audited_without_the_token(
+        self, app: Flask, client: FlaskClient, days: float, status: str
+    ) -> None:
+        token = _token(days=days)
+        if status == "404":
+            token = token[:-2] + ("AA" if token[-2:] != "AA" else "BB")
+        client.get(f"/pages/patient/{token}")
+        event = _audit_events(app)[0]
+        assert event["outcome"] == "4"
+        assert event["outcomeDesc"].startswith(f"HTTP {status}: page link")
+        assert token not in json.dumps(event)
+        assert "entity" not in event or all("Patient" not in json.dumps(e) for e in event["entity"])
+
+    def test_authenticated_refusal_is_audited(self, app: Flask, client: FlaskClient) -> None:
+        client.get(f"/pages/reports/{REPORT_ID}/patient")
+        event = _audit_events(app)[0]
+        assert event["outcome"] == "4"
+        assert "401" in event["outcomeDesc"]
+
+    def test_unreadable_record_shows_the_try_later_page(
+        self, app: Flask, client: FlaskClient
+    ) -> None:
+        reports_dir = app.extensions["cac_pages"].reports_dir
+        (reports_dir / REPORT_ID / "record.json").write_text("{not json")
+        response = client.get(f"/pages/patient/{_token()}")
+        assert response.status_code == 503
+        assert b"not available right now" in response.data
+        assert b"Your score is 42." not in response.data

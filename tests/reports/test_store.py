@@ -8,7 +8,7 @@ import pytest
 
 from reports.bundle import ReportArtefacts
 from reports.errors import InvalidReportInputError, ReportNotFoundError, ReportStoreError
-from reports.store import Artefact, ReportStore
+from reports.store import Artefact, ReportRecord, ReportStore
 
 
 def _artefacts(tag: str, images: int = 2) -> ReportArtefacts:
@@ -55,3 +55,13 @@ class TestReportStore:
         blocker.write_text("not a folder")
         with pytest.raises(ReportStoreError, match="cannot store report r1"):
             ReportStore(blocker).save("r1", _artefacts("a"))
+
+    def test_record_round_trip(self, tmp_path: Path) -> None:
+        store = ReportStore(tmp_path)
+        record = ReportRecord(patient_reference="Patient/1", diagnostic_report="DiagnosticReport/2")
+        store.save("r1", _artefacts("a"), record)
+        assert store.record("r1") == record
+        store.save("r2", _artefacts("b"))
+        assert store.record("r2") == ReportRecord()
+        with pytest.raises(ReportNotFoundError):
+            store.record("r3")
