@@ -428,9 +428,34 @@ def _build_anatomy(cfg: ChestPhantomConfig) -> _Anatomy:
     heart_center = np.array([25.0 * s + ox, -24.0 * s + oy, cfg.table_z_mm + oz])
     heart_axes = (58.0 * h, 42.0 * h, 40.0 * h)
     frame = _heart_frame(cfg.heart_azimuth_deg, cfg.heart_elevation_deg, cfg.heart_roll_deg)
+    vb_axes = (20.0 * s, 17.0 * s)
+
+    # The chest holds the heart: a large heart in a small or fat patient widens the thoracic
+    # cavity (and the body with it) instead of poking through the chest wall or the spine.
+    cu, cv = np.meshgrid(np.linspace(0.0, math.pi, 25), np.linspace(0.0, 2.0 * math.pi, 49))
+    reach = np.array(heart_axes) + cfg.epicardial_fat_mm + 3.0
+    local = np.stack(
+        [
+            reach[0] * np.cos(cu).ravel(),
+            reach[1] * (np.sin(cu) * np.cos(cv)).ravel(),
+            reach[2] * (np.sin(cu) * np.sin(cv)).ravel(),
+        ]
+    )
+    shell = heart_center[:, None] + frame @ local
+    need = math.sqrt(
+        float(np.max((shell[0] / cavity_axes[0]) ** 2 + (shell[1] / cavity_axes[1]) ** 2))
+    )
+    if need > 1.0:
+        cavity_axes = (cavity_axes[0] * need, cavity_axes[1] * need)
+    near_spine = np.abs(shell[0]) < vb_axes[0] + 5.0 * s
+    if near_spine.any():
+        vb_front = cavity_axes[1] + wall - 70.0 * s - vb_axes[1]
+        push = float(shell[1][near_spine].max()) + 3.0 - vb_front
+        if push > 0:
+            cavity_axes = (cavity_axes[0], cavity_axes[1] + push)
+    body_axes = (cavity_axes[0] + wall, cavity_axes[1] + wall)
 
     vb_center = (0.0, body_axes[1] - 70.0 * s)
-    vb_axes = (20.0 * s, 17.0 * s)
     canal_center = (0.0, vb_center[1] + vb_axes[1] + 9.0 * s)
     da_radius = 11.5 * s
     da_center = (vb_axes[0] + 5.0 * s, vb_center[1] - 14.0 * s)
