@@ -114,6 +114,26 @@ class TestAnatomy:
         assert lung[:x].any(), "no lung on the patient's right of the heart"
         assert lung[x:].any(), "no lung on the patient's left of the heart"
 
+    def test_large_heart_in_a_small_fat_patient_stays_in_the_chest(self) -> None:
+        config = ChestPhantomConfig(
+            patient_scale=0.85,
+            subcutaneous_fat_mm=30.0,
+            heart_scale=1.2,
+            heart_offset_mm=(10.0, -10.0, 0.0),
+            noise_sd_hu=0.0,
+            **SMALL,
+        )
+        study = chest_phantom(config)
+        marks = chest_landmarks(config)
+        z, y, x = index_of(study, marks["heart_center"])
+        row = study.volume.hu[z, y]
+        assert (row[:x] < -700).any()
+        assert (row[x:] < -700).any()
+        # The sternum is still in front of the heart, in bone.
+        zs, ys, xs = index_of(study, marks["sternum"])
+        assert study.distractor_labels[zs, ys, xs] == Distractor.BONE
+        assert marks["sternum"][1] < marks["heart_center"][1] - config.heart_scale * 30.0
+
     def test_lung_and_bone_values(self, noiseless: PhantomStudy) -> None:
         hu = noiseless.volume.hu
         lung = hu[(hu < -700) & (hu > -950)]
