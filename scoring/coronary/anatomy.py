@@ -55,6 +55,8 @@ MIN_LUNG_ML = 30.0
 CAVITY_Z_WINDOW_MM = 20.0
 #: Opening radius (mm) that separates the heart from structures touching it.
 HEART_OPENING_MM = 4.0
+#: Distance maps are computed this far (mm) around the heart's bounding box.
+DISTANCE_MARGIN_MM = 20.0
 #: The heart is followed at most this far (mm) above the aortic root (atria, appendages).
 HEART_ABOVE_ROOT_MM = 30.0
 #: From one slice to the next the heart's cross-section grows by at most this factor; where it
@@ -66,6 +68,10 @@ HEART_STEP_MM = 6.0
 HEART_WIDER_THAN_TUBE = 1.5
 #: The ascending aorta is at least this wide in radius (mm); adults' is 12-18 mm.
 ASCENDING_MIN_RADIUS_MM = 10.5
+#: A fit of the aortic direction over this length (mm) of tracked aorta is trusted fully.
+AORTA_FIT_MM = 20.0
+#: The ascending aorta runs within this angle (degrees) of the body's head-foot axis.
+AORTA_MAX_TILT_DEG = 35.0
 #: The ascending aorta is looked for among tubes starting this close (mm) to the top slice.
 TOP_SLICES_MM = 6.0
 #: Aortic cross-sections: radius range (mm) of a round soft-tissue structure (16-44 mm wide).
@@ -204,24 +210,26 @@ def _lungs(coarse: CoarseGrid) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bo
 
 
 def _cavity(lungs: npt.NDArray[np.bool_], coarse: CoarseGrid) -> npt.NDArray[np.bool_]:
-    """Per-slice convex hull of the lungs of the slice and its neighbours."""
+    """Convex hull of the lungs, per slab of slices (lungs of neighbouring slices included)."""
     window = max(1, round(CAVITY_Z_WINDOW_MM / coarse.spacing_mm[0]))
+    slab = max(1, window // 2)
     merged = ndimage.maximum_filter1d(lungs.astype(np.uint8), size=2 * window + 1, axis=0) > 0
-    n_z, n_y, n_x = lungs.shape
-    yy, xx = np.mgrid[0:n_y, 0:n_x]
-    grid = np.stack([yy.ravel(), xx.ravel()], axis=1).astype(np.float64)
+    n_z = lungs.shape[0]
     cavity = np.zeros_like(lungs)
-    for z in range(n_z):
-        edge = merged[z] & ~ndimage.binary_erosion(merged[z])
-        points = np.argwhere(edge).astype(np.float64)
+    for z0 in range(0, n_z, slab):
+        plane = merged[z0 : z0 + slab].any(axis=0)
+        points = np.argwhere(plane & ~ndimage.binary_erosion(plane)).astype(np.float64)
         if points.shape[0] < 8:
             continue
         try:
             hull = ConvexHull(points)
         except QhullError:
             continue
+        (r0, c0), (r1, c1) = points.min(axis=0).astype(int), points.max(axis=0).astype(int)
+        yy, xx = np.mgrid[r0 : r1 + 1, c0 : c1 + 1]
+        grid = np.stack([yy.ravel(), xx.ravel()], axis=1).astype(np.float64)
         inside = np.all(grid @ hull.equations[:, :2].T + hull.equations[:, 2] <= 0.5, axis=1)
-        cavity[z] = inside.reshape(n_y, n_x)
+        cavity[z0 : z0 + slab, r0 : r1 + 1, c0 : c1 + 1] = inside.reshape(yy.shape)
     return cavity
 
 
@@ -340,14 +348,17 @@ def _maxima(
     dist_mm: npt.NDArray[np.float32], lo: float, hi: float
 ) -> list[tuple[float, float, float]]:
     """Local maxima of a 2-D distance map within ``[lo, hi]`` mm: (row, col, radius)."""
-    peaks = (dist_mm == ndimage.maximum_filter(dist_mm, size=5)) & (dist_mm >= lo)
-    peaks &= dist_mm <= hi
+    peaks = (dist_mm >= lo) & (dist_mm <= hi)
+    if not peaks.any():
+        return []
+    peaks &= dist_mm == ndimage.maximum_filter(dist_mm, size=5)
     labels, n = ndimage.label(peaks)
     if n == 0:
         return []
-    centres = ndimage.center_of_mass(peaks, labels, range(1, n + 1))
-    values = ndimage.maximum(dist_mm, labels, range(1, n + 1))
-    return [(float(c[0]), float(c[1]), float(v)) for c, v in zip(centres, values, strict=True)]
+    index = np.arange(1, n + 1)
+    positions = ndimage.maximum_position(dist_mm, labels, index)
+    values = ndimage.maximum(dist_mm, labels, index)
+    return [(float(p[0]), float(p[1]), float(v)) for p, v in zip(positions, values, strict=True)]
 
 
 def _tubes(
@@ -375,11 +386,25 @@ def _tubes(
         dense_small = np.zeros_like(dense)
     tissue = ((hu > FAT_TISSUE_HU) & ~dense | dense_small) & ~lungs & ~outside_air
     step_px = max(AORTA_STEP_MM_PER_MM * sz, 2.0 * sy) / sy + 1.0
+    rows = np.flatnonzero(cavity.any(axis=(0, 2)))
+    cols = np.flatnonzero(cavity.any(axis=(0, 1)))
+    if rows.size == 0:
+        return []
+    # The aortas lie in the cavity: search its bounding box (with a margin for the tube's wall).
+    grow = math.ceil(AORTA_RADIUS_MM[1] / sy)
+    r0, c0 = max(int(rows[0]) - grow, 0), max(int(cols[0]) - grow, 0)
+    r1, c1 = int(rows[-1]) + grow + 1, int(cols[-1]) + grow + 1
     open_tracks: list[dict[str, list[float]]] = []
     done: list[dict[str, list[float]]] = []
     for z in range(hu.shape[0] - 1, -1, -1):
-        dist = np.asarray(ndimage.distance_transform_edt(tissue[z], sampling=(sy, sx)), np.float32)
-        found = [m for m in _maxima(dist, lo, hi) if cavity[z, round(m[0]), round(m[1])]]
+        dist = np.asarray(
+            ndimage.distance_transform_edt(tissue[z, r0:r1, c0:c1], sampling=(sy, sx)), np.float32
+        )
+        found = [
+            (r + r0, c + c0, rad)
+            for r, c, rad in _maxima(dist, lo, hi)
+            if cavity[z, round(r) + r0, round(c) + c0]
+        ]
         used: set[int] = set()
         still_open = []
         for track in open_tracks:
@@ -518,6 +543,56 @@ def _pick_aortas(
     return descending, ascending
 
 
+def _aorta_direction(tube: Tube, coarse: CoarseGrid) -> npt.NDArray[np.float64]:
+    """Direction down the ascending aorta at its lower end.
+
+    Fitted to the lowest tracked centres, weighted toward straight down when few slices were
+    tracked (a centre quantised to the coarse grid makes a short fit unreliable), and tilted at
+    most :data:`AORTA_MAX_TILT_DEG` from the body axis.
+    """
+    fitted = tube.direction(6, coarse.spacing_mm)
+    down = np.array([0.0, 0.0, -1.0])
+    extent_mm = (tube.length - 1) * coarse.spacing_mm[0]
+    weight = min(1.0, extent_mm / AORTA_FIT_MM)
+    direction = weight * fitted + (1.0 - weight) * down
+    direction /= np.linalg.norm(direction)
+    max_tilt = math.radians(AORTA_MAX_TILT_DEG)
+    if math.acos(min(1.0, -float(direction[2]))) > max_tilt:
+        horizontal = direction[:2] / np.linalg.norm(direction[:2])
+        direction = np.array(
+            [*(math.sin(max_tilt) * horizontal), -math.cos(max_tilt)], dtype=np.float64
+        )
+    return np.asarray(direction, dtype=np.float64)
+
+
+def _distance_maps(
+    heart: npt.NDArray[np.bool_], lungs: npt.NDArray[np.bool_], coarse: CoarseGrid
+) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32], npt.NDArray[np.float32]]:
+    """Depth inside the heart, distance to the heart and distance to the lungs (mm).
+
+    Computed in the heart's bounding box grown by :data:`DISTANCE_MARGIN_MM` only: farther away
+    every rule already knows the answer (outside the heart).
+    """
+    depth = np.zeros(heart.shape, np.float32)
+    outside = np.full(heart.shape, np.inf, np.float32)
+    lung = np.full(heart.shape, np.inf, np.float32)
+    if not heart.any():
+        return depth, outside, lung
+    sampling = coarse.spacing_mm
+    box = []
+    for axis, spacing in enumerate(sampling):
+        present = np.flatnonzero(heart.any(axis=tuple(a for a in range(3) if a != axis)))
+        grow = math.ceil(DISTANCE_MARGIN_MM / spacing)
+        box.append(slice(max(int(present[0]) - grow, 0), int(present[-1]) + grow + 1))
+    window = tuple(box)
+    sub = heart[window]
+    depth[window] = ndimage.distance_transform_edt(sub, sampling=sampling)
+    outside[window] = ndimage.distance_transform_edt(~sub, sampling=sampling)
+    if lungs[window].any():
+        lung[window] = ndimage.distance_transform_edt(~lungs[window], sampling=sampling)
+    return depth, outside, lung
+
+
 def find_anatomy(coarse: CoarseGrid, canonical_hu: npt.NDArray[np.generic]) -> AnatomyMaps:
     """Lungs, cavity, heart, aortas, spine and noise level on the coarse grid.
 
@@ -554,7 +629,7 @@ def find_anatomy(coarse: CoarseGrid, canonical_hu: npt.NDArray[np.generic]) -> A
         # The tube is lost where the aorta enters the heart's silhouette; the root (valve and
         # sinuses) lies further down along the same axis, inside the heart.
         root_radius = float(np.median(ascending.radii_mm[-3:]))
-        root_direction = ascending.direction(5, coarse.spacing_mm)
+        root_direction = _aorta_direction(ascending, coarse)
         root = (
             float(ascending.slices[-1]),
             float(ascending.centres[-1, 0]),
@@ -566,18 +641,7 @@ def find_anatomy(coarse: CoarseGrid, canonical_hu: npt.NDArray[np.generic]) -> A
     heart = _heart(coarse, tissue, cavity, seed)
     if not heart.any():
         problems.append("no heart found between the lungs")
-    sampling = coarse.spacing_mm
-    depth = np.asarray(ndimage.distance_transform_edt(heart, sampling=sampling), np.float32)
-    lung_distance = (
-        np.asarray(ndimage.distance_transform_edt(~lungs, sampling=sampling), np.float32)
-        if lungs.any()
-        else np.full(heart.shape, np.inf, np.float32)
-    )
-    outside_distance = (
-        np.asarray(ndimage.distance_transform_edt(~heart, sampling=sampling), np.float32)
-        if heart.any()
-        else np.full(heart.shape, np.inf, np.float32)
-    )
+    depth, outside_distance, lung_distance = _distance_maps(heart, lungs, coarse)
     return AnatomyMaps(
         lungs=lungs,
         outside_air=outside_air,

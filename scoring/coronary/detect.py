@@ -66,7 +66,7 @@ DEEP_MM = 5.0
 OSTIUM_ABOVE_EXIT_MM = 15.0
 #: The aortic root (sinuses, valve) spans up to this many aortic radii down the aortic axis
 #: from where the tracked aorta enters the heart's silhouette.
-ROOT_LENGTH_RADII = 3.5
+ROOT_LENGTH_RADII = 4.5
 #: Calcium on the aortic wall is told from the coronary ostia down to this many radii below it.
 ROOT_WALL_RADII = 1.5
 #: Origin of the cardiac frame: this many aortic radii down the aortic axis from that point.
@@ -93,6 +93,10 @@ POSTERIOR_GROOVE_DEG = 150.0
 #: less than this many noise SDs above its surroundings.
 NOISE_PEAK_SD = 5.0
 NOISE_MAX_AREA_MM2 = 4.0
+#: ... or, whatever its size, when less than this fraction of its surroundings is fat.
+NOISE_FAT_MAX = 0.3
+#: Distances beyond this (mm) are all "far" (the maps are infinite away from the heart).
+FAR_MM = 200.0
 #: Soft tissue (blood, myocardium) attenuation: the noise baseline when nothing surrounds (HU).
 TISSUE_BASELINE_HU = 40.0
 #: Width (mm) of the ring of pixels examined around a candidate.
@@ -100,11 +104,13 @@ RING_MM = 2.5
 #: Ring pixels below this are fat (HU; fat is about -100, blood and muscle 30-60).
 FAT_RING_HU = -30.0
 #: A candidate with less than this fraction of fat around it lies inside blood or muscle.
-FAT_CONTACT_MIN = 0.1
-#: Pericardium: within this distance (mm) of the lung surface and this far (mm) toward the apex
-#: from the base of the heart.
+FAT_CONTACT_MIN = 0.25
+#: Pericardium: the outer boundary of the epicardial fat. A candidate at least this far (mm)
+#: from the heart's muscle, or at least CORONARY_HEART_MM from it and within
+#: PERICARDIAL_LUNG_MM of the lung, is pericardial; coronary arteries lie on the muscle.
+PERICARDIAL_HEART_MM = 7.5
+CORONARY_HEART_MM = 5.0
 PERICARDIAL_LUNG_MM = 3.0
-PERICARDIAL_BELOW_BASE_MM = 25.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -338,7 +344,6 @@ def detect_coronary_calcium(volume: CTVolume, candidates: CandidateSet) -> Coron
     canonical = frame_c.view(volume.hu)
     coarse = CoarseGrid.of(canonical, frame_c)
     f = coarse.factor
-    n_z = coarse.hu.shape[0]
     maps = find_anatomy(coarse, canonical)
     frame = _cardiac_frame(maps, coarse)
     warnings: list[ScoringWarning] = []
@@ -365,20 +370,13 @@ def detect_coronary_calcium(volume: CTVolume, candidates: CandidateSet) -> Coron
     labels: dict[int, LesionLabel] = {}
     features: dict[int, dict[str, float]] = {}
     metal_ids: list[int] = []
-    for cand in candidates.candidates:
-        zc, yc, xc = frame_c.to_canonical(*cand.voxel_indices())
-        zc = np.clip(zc, 0, n_z - 1)
-        jj, ii = coarse.from_fine(yc, xc)
-        feat = {
-            "depth_mm": float(np.median(maps.depth_mm[zc, jj, ii])),
-            "heart_distance_mm": float(np.median(maps.outside_distance_mm[zc, jj, ii])),
-            "in_cavity": float(np.mean(maps.cavity[zc, jj, ii])),
-            "in_lung": float(np.mean(maps.lungs[zc, jj, ii])),
-            "outside_air": float(np.mean(maps.outside_air[zc, jj, ii])),
-            "lung_distance_mm": float(np.median(maps.lung_distance_mm[zc, jj, ii])),
-        }
-        cz, cj, ci = float(np.mean(zc)), float(np.mean(jj)), float(np.mean(ii))
-        p = np.array([float(np.mean(xc)) * (sx / f), float(np.mean(yc)) * (sy / f), cz * sz])
+    bulk = _bulk_features(candidates, frame_c, coarse, maps)
+    for k, cand in enumerate(candidates.candidates):
+        feat = {name: float(values[k]) for name, values in bulk.items() if name[0] != "_"}
+        cz, cj, ci = float(bulk["_z"][k]), float(bulk["_j"][k]), float(bulk["_i"][k])
+        p = np.array(
+            [float(bulk["_x_fine"][k]) * (sx / f), float(bulk["_y_fine"][k]) * (sy / f), cz * sz]
+        )
         label = _decide(
             cand,
             feat,
@@ -409,6 +407,49 @@ def detect_coronary_calcium(volume: CTVolume, candidates: CandidateSet) -> Coron
         anatomy=_anatomy_record(maps, frame, coarse, frame_c, volume),
         features=features,
     )
+
+
+def _bulk_features(
+    candidates: CandidateSet, frame_c: CanonicalFrame, coarse: CoarseGrid, maps: AnatomyMaps
+) -> dict[str, npt.NDArray[np.float64]]:
+    """Per candidate, the mean of each anatomy map over its voxels, and its centroid.
+
+    Names starting with ``_`` are coordinates: coarse ``_z, _j, _i`` and fine ``_y_fine,
+    _x_fine`` (canonical).
+    """
+    n = len(candidates.candidates)
+    if n == 0:
+        return {}
+    parts = [cand.voxel_indices() for cand in candidates.candidates]
+    counts = np.array([part[0].size for part in parts], dtype=np.float64)
+    ids = np.repeat(np.arange(n), counts.astype(np.int64))
+    zc, yc, xc = frame_c.to_canonical(
+        np.concatenate([part[0] for part in parts]),
+        np.concatenate([part[1] for part in parts]),
+        np.concatenate([part[2] for part in parts]),
+    )
+    zc = np.clip(zc, 0, coarse.hu.shape[0] - 1)
+    jj, ii = coarse.from_fine(yc, xc)
+
+    def mean(values: npt.ArrayLike) -> npt.NDArray[np.float64]:
+        return np.bincount(ids, weights=np.asarray(values, np.float64), minlength=n) / counts
+
+    def capped(distance: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
+        return mean(np.minimum(distance[zc, jj, ii], FAR_MM))
+
+    return {
+        "depth_mm": capped(maps.depth_mm),
+        "heart_distance_mm": capped(maps.outside_distance_mm),
+        "lung_distance_mm": capped(maps.lung_distance_mm),
+        "in_cavity": mean(maps.cavity[zc, jj, ii]),
+        "in_lung": mean(maps.lungs[zc, jj, ii]),
+        "outside_air": mean(maps.outside_air[zc, jj, ii]),
+        "_z": mean(zc),
+        "_j": mean(jj),
+        "_i": mean(ii),
+        "_y_fine": mean(yc),
+        "_x_fine": mean(xc),
+    }
 
 
 def _decide(
@@ -484,21 +525,18 @@ def _decide(
         }
     )
     radius = frame.aorta_radius_mm
-    if along < -OSTIUM_ABOVE_EXIT_MM:
+    if along < -OSTIUM_ABOVE_EXIT_MM and off_axis <= radius + LEFT_MAIN_REACH_MM:
         return LesionLabel(
-            excluded=ExclusionReason.OUTSIDE_HEART,
-            detail=f"{-along:.0f} mm above where the aorta enters the heart, above the coronary "
-            "ostia",
+            excluded=ExclusionReason.AORTA,
+            detail=f"beside the ascending aorta {-along:.0f} mm above where it enters the heart, "
+            "above the coronary ostia",
         )
     ring_hu, fat_fraction = surroundings()
     feat["ring_hu"] = ring_hu
     feat["fat_fraction"] = fat_fraction
     inside_tissue = deep or fat_fraction < FAT_CONTACT_MIN
     in_root_span = -radius <= along <= ROOT_LENGTH_RADII * radius
-    if in_root_span and (
-        off_axis <= radius - AORTIC_WALL_MARGIN_MM
-        or (inside_tissue and off_axis <= radius + VALVE_MARGIN_MM)
-    ):
+    if in_root_span and inside_tissue and off_axis <= radius + VALVE_MARGIN_MM:
         return LesionLabel(
             excluded=ExclusionReason.AORTIC_VALVE,
             detail=f"aortic valve or root: {off_axis:.0f} mm from the aortic axis (radius "
@@ -509,10 +547,12 @@ def _decide(
             excluded=ExclusionReason.AORTA,
             detail=f"wall of the aortic root ({off_axis - radius:+.0f} mm from the wall)",
         )
-    if cand.max_area_mm2 < NOISE_MAX_AREA_MM2 and cand.peak_hu < ring_hu + NOISE_PEAK_SD * sigma:
+    if cand.peak_hu < ring_hu + NOISE_PEAK_SD * sigma and (
+        cand.max_area_mm2 < NOISE_MAX_AREA_MM2 or fat_fraction < NOISE_FAT_MAX
+    ):
         return LesionLabel(
             excluded=ExclusionReason.NOISE,
-            detail=f"small ({cand.max_area_mm2:.1f} mm2) and faint: peak {cand.peak_hu:.0f} HU "
+            detail=f"faint ({cand.max_area_mm2:.1f} mm2 at most): peak {cand.peak_hu:.0f} HU "
             f"is within {NOISE_PEAK_SD:.0f} noise SDs ({sigma:.0f} HU) of its surroundings "
             f"({ring_hu:.0f} HU)",
         )
@@ -542,16 +582,15 @@ def _decide(
             detail=f"right coronary ostium region, {off_axis - radius:.0f} mm outside the "
             "aortic wall",
         )
-    if (
-        feat["lung_distance_mm"] <= PERICARDIAL_LUNG_MM
-        and feat["axial_mm"] > PERICARDIAL_BELOW_BASE_MM
-        and LAD_LCX_APICAL_DEG < abs(feat["angle_deg"]) < POSTERIOR_GROOVE_DEG
+    heart_distance = feat["heart_distance_mm"]
+    if heart_distance >= PERICARDIAL_HEART_MM or (
+        feat["lung_distance_mm"] <= PERICARDIAL_LUNG_MM and heart_distance >= CORONARY_HEART_MM
     ):
         return LesionLabel(
             excluded=ExclusionReason.PERICARDIUM,
-            detail=f"on the heart's outer boundary against the lung "
-            f"({feat['lung_distance_mm']:.0f} mm), away from the atrioventricular and "
-            "interventricular grooves",
+            detail=f"on the outer boundary of the epicardial fat ({heart_distance:.0f} mm from "
+            f"the heart's muscle, {feat['lung_distance_mm']:.0f} mm from the lung), where the "
+            "pericardium lies; coronary arteries run on the muscle",
         )
     artery, why = _artery(frame, p)
     return LesionLabel(artery=artery, detail=why)
