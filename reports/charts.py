@@ -34,6 +34,9 @@ CURVE = "#0072B2"
 #: The patient's mark: Okabe-Ito vermillion, outlined in near black so it never relies on colour.
 PATIENT = "#D55E00"
 
+#: A white outline drawn under text, so a label stays legible where it crosses the curve.
+_HALO = 'stroke="#ffffff" stroke-width="5" stroke-linejoin="round" paint-order="stroke"'
+
 _W, _H = 400, 320
 _LEFT, _RIGHT, _TOP, _BOTTOM = 66, 386, 24, 250
 
@@ -185,7 +188,7 @@ def mesa_curve_svg(
         # name the flat start of the curve (the people with no calcium) where the text fits
         parts.append(
             f'<text class="zero-group" x="{_fmt(x_of(0) + 6)}" y="{_BOTTOM - 8}" '
-            f'font-size="14" fill="{INK}">{zero_label}</text>'
+            f'font-size="14" fill="{INK}" {_HALO}>{zero_label}</text>'
         )
     # the patient's point, with guide lines to both axes and a label that stays inside the box
     label_x = px + 0 if px < 70 else px
@@ -202,7 +205,7 @@ def mesa_curve_svg(
         f'<circle cx="{_fmt(x_of(px))}" cy="{_fmt(py)}" r="9" fill="{PATIENT}" '
         f'stroke="{INK}" stroke-width="2.5"/>'
         f'<text x="{_fmt(x_of(label_x) + dx)}" y="{_fmt(label_y)}" text-anchor="{anchor}" '
-        f'font-size="17" font-weight="bold" fill="{INK}">You: {escape(score_text)}</text>'
+        f'font-size="17" font-weight="bold" fill="{INK}" {_HALO}>You: {escape(score_text)}</text>'
         "</g>"
     )
     parts.append("</svg>")
