@@ -107,10 +107,16 @@ class TruthLesion:
     """``(x, y, z)`` patient coordinates (mm)."""
     slice_range: tuple[int, int]
     voxel_count: int
+    area_mm2: float = 0.0
+    """Sum of the lesion's 2-D component areas over its slices."""
+    max_area_mm2: float = 0.0
+    """Largest 2-D component area (the size that the minimum-area rule sees)."""
 
     def to_json_dict(self) -> dict[str, Any]:
         return {
             "artery": None if self.artery is None else str(self.artery),
+            "area_mm2": round(self.area_mm2, 3),
+            "max_area_mm2": round(self.max_area_mm2, 3),
             "agatston": round(self.agatston, 3),
             "volume_mm3": round(self.volume_mm3, 3),
             "mass_mg": round(self.mass_mg, 4),
@@ -225,6 +231,8 @@ def score_truth(
             centroid_mm=les.centroid_mm,
             slice_range=les.slice_range,
             voxel_count=les.voxel_count,
+            area_mm2=les.area_mm2,
+            max_area_mm2=les.max_area_mm2,
         )
         for les in result.lesions
     )

@@ -169,6 +169,7 @@ class TestTruth:
         assert reference.truth.lesions
         for lesion in reference.truth.lesions:
             assert lesion.artery is not None
+            assert 1.0 <= lesion.max_area_mm2 <= lesion.area_mm2
             z, y, x = index_of(reference, lesion.centroid_mm)
             assert reference.plaque_labels[z, y, x] == lesion.artery.code
 
