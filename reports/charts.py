@@ -272,24 +272,17 @@ def arterial_age_svg(
 
 @dataclass(frozen=True, slots=True)
 class Band:
-    """One CAC-DRS band of the simple scale on the patient page."""
+    """One CAC-DRS band of the simple scale on the patient page (its words are in the template)."""
 
     category: int
     range_text: str
-    words: str
     current: bool
     position_pct: float | None
     """Where the patient's score sits inside the band (0-100 %), only for the current band."""
 
 
-#: The four CAC-DRS bands in patient words (Hecht, JCCT 2018: very low, mildly, moderately and
-#: moderately to severely increased risk; 300 belongs to the top band).
-_BANDS = (
-    (0, "0", "No calcium.", "Very low risk."),
-    (1, "1 to 99", "A little calcium.", "Risk slightly raised."),
-    (2, "100 to 299", "Some calcium.", "Risk raised."),
-    (3, "300 or more", "More calcium.", "Risk raised the most of the four groups."),
-)
+#: The four CAC-DRS bands (Hecht, JCCT 2018): 0, 1-99, 100-299, >= 300 (300 is in the top band).
+_BANDS = ((0, "0"), (1, "1 to 99"), (2, "100 to 299"), (3, "300 or more"))
 
 
 def cac_drs_bands(agatston: float) -> list[Band]:
@@ -300,19 +293,19 @@ def cac_drs_bands(agatston: float) -> list[Band]:
     """
     category = category_for(agatston)
     bands = []
-    for cat, range_text, amount, risk in _BANDS:
+    for cat, range_text in _BANDS:
         position: float | None = None
         if cat == category:
             if cat == 0:
                 position = 50.0
             elif cat == 1:
-                position = 100 * (agatston - 0) / A2_MIN_AGATSTON
+                position = 100 * agatston / A2_MIN_AGATSTON
             elif cat == 2:
                 position = 100 * (agatston - A2_MIN_AGATSTON) / (A3_MIN_AGATSTON - A2_MIN_AGATSTON)
             else:
-                position = 100 * math.log10(agatston / A3_MIN_AGATSTON) / 1.0
+                position = 100 * math.log10(agatston / A3_MIN_AGATSTON)
             position = min(max(position, 6.0), 94.0)
-        bands.append(Band(cat, range_text, f"{amount} {risk}", cat == category, position))
+        bands.append(Band(cat, range_text, cat == category, position))
     return bands
 
 

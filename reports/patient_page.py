@@ -26,12 +26,6 @@ from reports.study import StudyIdentification
 from reports.templating import environment
 
 _RACE_WORDS = {"white": "White", "black": "Black", "hispanic": "Hispanic", "chinese": "Chinese"}
-_BAND_SENTENCES = (
-    "No calcium was found in the blood vessels of your heart.",
-    "A small amount of calcium was found in the blood vessels of your heart.",
-    "Some calcium was found in the blood vessels of your heart.",
-    "A fair amount of calcium was found in the blood vessels of your heart.",
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,28 +97,14 @@ def group_words(context: PatientContext, age_years: int) -> str:
     return f"{race} {people} aged {age_years}".strip()
 
 
-def _mesa_unavailable(context: PatientContext) -> str:
-    """A kind sentence on why no comparison picture is shown (mirrors the summary's reasons)."""
+def _mesa_reason(context: PatientContext) -> str:
+    """Why no comparison applies, as the template words it: "age", "sex" or "background"."""
     age = context.completed_years
-    base = "We cannot show how your score compares with other people. "
     if age is None or not MESA_MIN_AGE_YEARS <= age <= MESA_MAX_AGE_YEARS:
-        why = (
-            f"The study we compare with only has people aged {MESA_MIN_AGE_YEARS} to "
-            f"{MESA_MAX_AGE_YEARS}."
-        )
-    elif context.sex is None:
-        why = "The study we compare with groups people by sex, and we did not have this detail."
-    else:
-        why = (
-            "The study we compare with only has four groups: White, Black, Hispanic and Chinese "
-            "people. We did not have this detail, or you are not in one of these groups."
-        )
-    return (
-        base
-        + why
-        + " This does not change your result. The four groups above still show where your "
-        "score sits."
-    )
+        return "age"
+    if context.sex is None:
+        return "sex"
+    return "background"
 
 
 def render_patient_page(
@@ -148,7 +128,8 @@ def render_patient_page(
     Returns
     -------
     str
-        A complete HTML document (UTF-8), with no script and no external resource.
+        A complete HTML document (UTF-8), with no script and no external resource. The page's
+        own wording lives in ``reports/templates/patient_page.html.j2``.
 
     Raises
     ------
@@ -157,10 +138,9 @@ def render_patient_page(
         interpretation).
     """
     agatston = interpretation.agatston
-    category = interpretation.cac_drs.category
     percentile = interpretation.mesa_percentile
     mesa_chart = None
-    mesa_caption = ""
+    mesa: dict[str, object] = {}
     if percentile.applicable:
         if context.sex is None or context.race is None or percentile.age_years_used is None:
             raise InvalidReportInputError(
@@ -170,29 +150,19 @@ def render_patient_page(
         cell = load_table()[(context.race, context.sex, percentile.age_years_used)]
         group = group_words(context, percentile.age_years_used)
         mesa_chart = mesa_curve_svg(cell, agatston, percentile.value, group_text=group)
-        if format_score(agatston) == "0":
-            mesa_caption = (
-                f"The curve shows the scores of 100 {group} from a large study. About "
-                f"{zero_share_pct(cell)} in 100 of them have a score of 0, like you."
-            )
-        else:
-            mesa_caption = (
-                f"The curve shows the scores of 100 {group} from a large study, from lowest to "
-                f"highest. The orange dot is you: your score is higher than about "
-                f"{percentile.value} in 100 of them."
-            )
+        mesa = {
+            "group": group,
+            "score_is_zero": format_score(agatston) == "0",
+            "zero_share": zero_share_pct(cell),
+            "percentile": percentile.value,
+        }
     arterial = interpretation.arterial_age
-    real_age = context.age_years
     if arterial.over_84:
         heart = "over 84"
     elif arterial.under_45:
         heart = "under 45"
     else:
         heart = f"about {round(arterial.years or 0)}"
-    age_caption = f"Your heart age is {heart}."
-    if real_age is not None:
-        age_caption = f"You are {math.floor(real_age)}. " + age_caption
-    age_caption += " Heart age is the age at which most people have a score like yours."
     who = None
     scan_date = None
     if identification is not None:
@@ -208,13 +178,15 @@ def render_patient_page(
             who=who,
             scan_date=scan_date,
             score_text=format_score(agatston),
-            band_sentence=_BAND_SENTENCES[category],
+            category=interpretation.cac_drs.category,
             bands=cac_drs_bands(agatston),
             mesa_chart=mesa_chart,
-            mesa_caption=mesa_caption,
-            mesa_unavailable=_mesa_unavailable(context),
-            age_chart=arterial_age_svg(real_age, arterial),
-            age_caption=age_caption,
+            mesa=mesa,
+            mesa_reason=_mesa_reason(context),
+            mesa_ages=(MESA_MIN_AGE_YEARS, MESA_MAX_AGE_YEARS),
+            age_chart=arterial_age_svg(context.age_years, arterial),
+            real_age=None if context.age_years is None else math.floor(context.age_years),
+            heart_age=heart,
             summary=summary_parts(interpretation.patient_summary),
         )
     )
