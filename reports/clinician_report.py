@@ -580,10 +580,10 @@ class _ReportPDF(FPDF):
 def _pdf_table(pdf: FPDF, table: Table) -> None:
     pdf.set_font("Helvetica", "B", 9)
     pdf.set_text_color(26, 26, 26)
-    pdf.cell(0, 6, _latin1(table.caption), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.cell(0, 6, _latin1(table.caption), new_x=XPos.LMARGIN, new_y=YPos.NEXT, align="L")
     if not table.rows:
         pdf.set_font("Helvetica", "", 9)
-        pdf.cell(0, 5, "None.", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        pdf.cell(0, 5, "None.", new_x=XPos.LMARGIN, new_y=YPos.NEXT, align="L")
         return
     widths = _column_widths(table, pdf.epw)
     pdf.set_font("Helvetica", "", 8.5)
@@ -627,7 +627,7 @@ def _pdf_section(pdf: FPDF, section: Section) -> None:
         pdf.add_page()
     pdf.set_font("Helvetica", "B", 12)
     pdf.set_text_color(26, 26, 26)
-    pdf.cell(0, 8, _latin1(section.title), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.cell(0, 8, _latin1(section.title), new_x=XPos.LMARGIN, new_y=YPos.NEXT, align="L")
     pdf.set_draw_color(160, 160, 160)
     pdf.line(pdf.l_margin, pdf.get_y(), pdf.l_margin + pdf.epw, pdf.get_y())
     pdf.ln(1.5)
@@ -635,23 +635,23 @@ def _pdf_section(pdf: FPDF, section: Section) -> None:
         pdf.set_font("Helvetica", "B", 9)
         pdf.cell(55, 5, _latin1(label))
         pdf.set_font("Helvetica", "", 9)
-        pdf.multi_cell(0, 5, _latin1(value), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        pdf.multi_cell(0, 5, _latin1(value), new_x=XPos.LMARGIN, new_y=YPos.NEXT, align="L")
     if section.facts:
         pdf.ln(1.5)
     for table in section.tables:
         _pdf_table(pdf, table)
     pdf.set_font("Helvetica", "", 9)
     for paragraph in section.paragraphs:
-        pdf.multi_cell(0, 5, _latin1(paragraph), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        pdf.multi_cell(0, 5, _latin1(paragraph), new_x=XPos.LMARGIN, new_y=YPos.NEXT, align="L")
     for item in section.items:
-        pdf.multi_cell(0, 5, _latin1(f"- {item}"), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+        pdf.multi_cell(0, 5, _latin1(f"- {item}"), new_x=XPos.LMARGIN, new_y=YPos.NEXT, align="L")
     pdf.ln(3)
 
 
 def _pdf_key_images(pdf: FPDF, content: ReportContent) -> None:
     pdf.add_page()
     pdf.set_font("Helvetica", "B", 12)
-    pdf.cell(0, 8, "Key images", new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.cell(0, 8, "Key images", new_x=XPos.LMARGIN, new_y=YPos.NEXT, align="L")
     pdf.set_font("Helvetica", "", 9)
     images = content.key_images.images
     if not images:
@@ -661,6 +661,7 @@ def _pdf_key_images(pdf: FPDF, content: ReportContent) -> None:
             "No scored or excluded calcium: no key images.",
             new_x=XPos.LMARGIN,
             new_y=YPos.NEXT,
+            align="L",
         )
         return
     width, level = content.key_images.window_hu
@@ -674,6 +675,7 @@ def _pdf_key_images(pdf: FPDF, content: ReportContent) -> None:
         ),
         new_x=XPos.LMARGIN,
         new_y=YPos.NEXT,
+        align="L",
     )
     _pdf_legend(pdf, content.legend)
     column_w = (pdf.epw - 6) / 2
@@ -690,7 +692,7 @@ def _pdf_key_images(pdf: FPDF, content: ReportContent) -> None:
         pdf.image(io.BytesIO(key.png), x=x, y=row_y, w=column_w)
         pdf.set_xy(x, row_y + image_h + 1)
         pdf.set_font("Helvetica", "", 8)
-        pdf.multi_cell(column_w, 4, _latin1(key.caption))
+        pdf.multi_cell(column_w, 4, _latin1(key.caption), align="L")
         if col == 1 or index == len(images) - 1:
             pdf.set_xy(pdf.l_margin, row_y + image_h + 12)
     if content.key_images.not_shown_lesion_ids:
@@ -701,6 +703,7 @@ def _pdf_key_images(pdf: FPDF, content: ReportContent) -> None:
             + ", ".join(f"#{i}" for i in content.key_images.not_shown_lesion_ids),
             new_x=XPos.LMARGIN,
             new_y=YPos.NEXT,
+            align="L",
         )
 
 
@@ -740,9 +743,9 @@ def render_clinician_pdf(content: ReportContent) -> bytes:
     pdf.set_auto_page_break(auto=True, margin=16)
     pdf.add_page()
     pdf.set_font("Helvetica", "B", 16)
-    pdf.cell(0, 9, _latin1(content.title), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.cell(0, 9, _latin1(content.title), new_x=XPos.LMARGIN, new_y=YPos.NEXT, align="L")
     pdf.set_font("Helvetica", "B", 11)
-    pdf.multi_cell(0, 6, _latin1(content.headline), new_x=XPos.LMARGIN, new_y=YPos.NEXT)
+    pdf.multi_cell(0, 6, _latin1(content.headline), new_x=XPos.LMARGIN, new_y=YPos.NEXT, align="L")
     pdf.set_font("Helvetica", "", 8)
     pdf.set_text_color(90, 90, 90)
     pdf.cell(
