@@ -279,6 +279,8 @@ class TestPatientPage:
     def test_axe_finds_no_serious_violation(
         self, browser: Browser, served: Served, case: str
     ) -> None:
+        if not AXE.exists():
+            pytest.fail(f"{AXE} is missing: run `npm ci` in tests/reports (scripts/bootstrap does)")
         # axe is a script: the page's CSP forbids scripts, so this context bypasses it
         watched, _ = _open(browser, served.base_url, served.links[case], bypass_csp=True)
         page = watched.page
