@@ -115,14 +115,22 @@ class JobTimings:
     """Seconds spent in each step (for the benchmark and the logs)."""
 
     steps: dict[str, float] = field(default_factory=dict)
+    _open: list[str] = field(default_factory=list)
 
     @contextmanager
     def step(self, name: str) -> Iterator[None]:
+        """Time a step; a step inside another is counted only in the inner one."""
         start = time.perf_counter()
+        self._open.append(name)
         try:
             yield
         finally:
-            self.steps[name] = self.steps.get(name, 0.0) + time.perf_counter() - start
+            self._open.pop()
+            elapsed = time.perf_counter() - start
+            self.steps[name] = self.steps.get(name, 0.0) + elapsed
+            if self._open:
+                parent = self._open[-1]
+                self.steps[parent] = self.steps.get(parent, 0.0) - elapsed
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,7 +205,8 @@ class OrderJob:
 
     # -- Task updates ---------------------------------------------------------------------------
     def _business(self, code: str) -> None:
-        self.deps.store.transition(self.task_id, TaskStatus.IN_PROGRESS, business_status=code)
+        with self.timings.step("task"):
+            self.deps.store.transition(self.task_id, TaskStatus.IN_PROGRESS, business_status=code)
 
     def run(self) -> JobOutcome:
         """Process the order.
@@ -226,8 +235,9 @@ class OrderJob:
         # the context is read before claiming: an order the policy rejects ends ``rejected``,
         # which the Task state machine allows from ``accepted`` but not from ``in-progress``
         started = record.status is TaskStatus.IN_PROGRESS
-        store.transition(self.task_id, record.status, business_status=BusinessStatus.CONTEXT)
-        order = store.order_for(self.task_id)
+        with self.timings.step("task"):
+            store.transition(self.task_id, record.status, business_status=BusinessStatus.CONTEXT)
+            order = store.order_for(self.task_id)
         service_request = order.service_request
         if not service_request.get("id"):
             raise OrderError("the order's ServiceRequest has no id; results cannot refer to it")
@@ -254,12 +264,16 @@ class OrderJob:
                     + " ".join(f.message for f in stops)
                 )
             base = self._pacs_base(study, order.endpoints)
-        if not started and not store.claim(
-            self.task_id, redelivered=False, business_status=BusinessStatus.FINDING_STUDY
-        ):
-            return JobOutcome(store.get(self.task_id).status, None, "claimed by another worker")
+        if started:
+            self._business(BusinessStatus.FINDING_STUDY)
+        else:
+            with self.timings.step("task"):
+                claimed = store.claim(
+                    self.task_id, redelivered=False, business_status=BusinessStatus.FINDING_STUDY
+                )
+            if not claimed:
+                return JobOutcome(store.get(self.task_id).status, None, "claimed by another worker")
 
-        self._business(BusinessStatus.FINDING_STUDY)
         with self.timings.step("fetch"):
             pacs = self.deps.pacs_factory(base)
             study_uid = pacs.find_study(
@@ -352,6 +366,7 @@ class OrderJob:
                 effective=effective,
                 notes=warnings + reasons,
             )
+        with self.timings.step("task"):
             store.transition(
                 self.task_id,
                 TaskStatus.COMPLETED,
@@ -462,9 +477,10 @@ class OrderJob:
             status=settings.report_status.value,
             device=device_url,
         )
-        figures, guidance, summary, risk_code, risk_text = self._figures(
-            score, context, effective.date()
-        )
+        with self.timings.step("interpret"):
+            figures, guidance, summary, risk_code, risk_text = self._figures(
+                score, context, effective.date()
+            )
         observations = {
             **build_score_observations(score, ctx),
             **build_interpretation_observations(figures, ctx),
@@ -516,8 +532,10 @@ class OrderJob:
         ]
         plan.append(BundleEntryPlan("report", report_url, report, identifier_query(report)))
         plan.append(BundleEntryPlan("provenance", new_full_url(), provenance, None))
+        with self.timings.step("build"):
+            bundle = build_transaction(plan)
         try:
-            response = self.deps.ehr.transaction(build_transaction(plan))
+            response = self.deps.ehr.transaction(bundle)
             try:
                 created = parse_transaction_response(plan, response)
             except ValueError as exc:

@@ -3,10 +3,11 @@ failing job ends with."""
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
+import time
 from pathlib import Path
-from typing import Any
 
 from celery import Celery
 
@@ -97,15 +98,19 @@ def deps_for(app: Celery) -> JobDeps:
 
 
 def run_job(app: Celery, task_id: str, *, redelivered: bool = False) -> JobOutcome:
-    """Run one order with this process's clients."""
+    """Run one order with this process's clients; logs one ``cac-job`` JSON line with the
+    timings (ids and seconds only, no patient data) for operators and the benchmark."""
+    started = time.time()
     outcome = OrderJob(task_id, deps_for(app), redelivered=redelivered).run()
-    log.info(
-        "order %s: %s %s %s",
-        task_id,
-        outcome.status.value,
-        outcome.diagnostic_report or "",
-        {k: round(v, 3) for k, v in outcome.timings.items()},
-    )
+    record = {
+        "task_id": task_id,
+        "status": outcome.status.value,
+        "diagnostic_report": outcome.diagnostic_report,
+        "started_at": started,
+        "finished_at": time.time(),
+        "steps_s": {k: round(v, 4) for k, v in outcome.timings.items()},
+    }
+    log.info("cac-job %s", json.dumps(record))
     return outcome
 
 
@@ -129,7 +134,3 @@ def finish_failed(app: Celery, task_id: str, status: TaskStatus, reason: str) ->
         store.transition(task_id, TaskStatus.FAILED, business_status=None, status_reason=reason)
     except (InvalidTransitionError, TaskNotFoundError) as exc:
         log.warning("order %s: could not mark failed: %s", task_id, exc)
-
-
-def outcome_dict(outcome: JobOutcome) -> dict[str, Any]:
-    return {"status": outcome.status.value, "diagnostic_report": outcome.diagnostic_report}

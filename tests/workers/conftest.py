@@ -185,7 +185,7 @@ class Pipeline:
         series_uid = f"2.25.{uuid.uuid4().int}"
         phantom = chest_phantom(
             ChestPhantomConfig.random(
-                seed, matrix_size=matrix_size, pixel_spacing_mm=204.8 / matrix_size
+                seed, matrix_size=matrix_size, pixel_spacing_mm=min(1.0, 204.8 / matrix_size)
             )
         )
         paths = write_series(
