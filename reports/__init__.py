@@ -17,7 +17,7 @@ from reports.errors import (
     ReportNotFoundError,
     ReportStoreError,
 )
-from reports.links import PageKind, PageLink, sign_page_token, verify_page_token
+from reports.links import PageKind, PageLink, page_path, sign_page_token, verify_page_token
 from reports.store import Artefact, ReportRecord, ReportStore
 from reports.study import StudyIdentification
 
@@ -36,6 +36,7 @@ __all__ = [
     "ReportStore",
     "ReportStoreError",
     "StudyIdentification",
+    "page_path",
     "render_report_bundle",
     "sign_page_token",
     "verify_page_token",

@@ -162,3 +162,11 @@ def verify_page_token(
     if (now or datetime.datetime.now(datetime.UTC)) >= expires_at:
         raise ExpiredPageTokenError(f"the link expired at {expires_at.isoformat()}")
     return PageLink(report_id, kind, expires_at)
+
+
+def page_path(kind: PageKind, token: str) -> str:
+    """The service path a token opens (``fhir_service.pages``): ``/pages/<kind>/<token>``.
+
+    Prefix it with the service's public base URL (``CAC_PUBLIC_BASE_URL``) to make the link.
+    """
+    return f"/pages/{PageKind(kind).value}/{token}"

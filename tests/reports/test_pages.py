@@ -22,7 +22,7 @@ from fhir_service.errors import SettingsError
 from fhir_service.pages import PAGE_HEADERS, PageSettings
 from fhir_service.settings import Settings
 from reports.bundle import ReportArtefacts
-from reports.links import PageKind, sign_page_token
+from reports.links import PageKind, page_path, sign_page_token
 from reports.store import ReportRecord, ReportStore
 
 SECRET = "s3cret-for-tests-only-0123456789abcdef"
@@ -99,7 +99,7 @@ def _token(kind: PageKind = PageKind.PATIENT, days: float = 30, report_id: str =
 
 class TestSignedLinks:
     def test_valid_link_serves_the_stored_patient_page(self, client: FlaskClient) -> None:
-        response = client.get(f"/pages/patient/{_token()}")
+        response = client.get(page_path(PageKind.PATIENT, _token()))
         assert response.status_code == 200
         assert response.mimetype == "text/html"
         assert b"Your score is 42." in response.data
@@ -108,7 +108,7 @@ class TestSignedLinks:
 
     def test_clinician_html_and_pdf(self, client: FlaskClient) -> None:
         token = _token(PageKind.CLINICIAN)
-        html = client.get(f"/pages/clinician/{token}")
+        html = client.get(page_path(PageKind.CLINICIAN, token))
         assert html.status_code == 200
         assert b"CAC-DRS A1/N1" in html.data
         pdf = client.get(f"/pages/clinician/{token}/pdf")
