@@ -217,7 +217,7 @@ def _cavity(lungs: npt.NDArray[np.bool_], coarse: CoarseGrid) -> npt.NDArray[np.
     n_z = lungs.shape[0]
     cavity = np.zeros_like(lungs)
     for z0 in range(0, n_z, slab):
-        plane = merged[z0 : z0 + slab].any(axis=0)
+        plane = np.asarray(merged[z0 : z0 + slab].any(axis=0), dtype=bool)
         points = np.argwhere(plane & ~ndimage.binary_erosion(plane)).astype(np.float64)
         if points.shape[0] < 8:
             continue

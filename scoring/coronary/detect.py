@@ -3,25 +3,31 @@
 :func:`detect_coronary_calcium` finds the anatomy (:mod:`scoring.coronary.anatomy`) once, then
 walks the candidates through explainable rules, in this order, recording the first that applies:
 
-1. **metal**: peak at or above :data:`METAL_HU` (clips, wires, valves; a warning is raised);
-2. **bone**: a large dense body (vertebra, sternum, rib) or any calcium in the chest wall;
-3. **outside the heart**: in the lungs, the posterior mediastinum, or far from the heart surface;
-4. **aorta**: on the wall of the tracked descending or ascending aorta;
-5. **aortic valve / root**: inside the heart next to the aortic root;
-6. **mitral annulus**: inside the heart, posterior and left of the aortic root, at the base;
-7. **noise**: small, faint and single-slice, or deep in the blood pool / myocardium;
-8. **pericardium**: on the heart's outer boundary against the lung, away from the base grooves;
-9. **coronary**: everything left, on the epicardial surface near the heart, then given an artery
-   from its position relative to the aortic root and the heart's long axis.
+1. **metal**: peak at or above :data:`METAL_HU` (clips, wires; a warning is raised);
+2. **bone**: a large dense body (vertebra, sternum, rib), or calcium outside the lungs' hull
+   (chest wall, spine) not touching the heart;
+3. **outside the heart**: in the lung, or farther than :data:`EPICARDIAL_REACH_MM` from the heart;
+4. **aorta**: on the wall of the tracked descending or ascending aorta, on the root's wall just
+   below where the aorta enters the heart, or beside it above the coronary ostia;
+5. **aortic valve / root**: inside blood or muscle (deep in the heart, or with little fat around
+   it) close to the aortic axis continued down into the heart;
+6. **noise**: a peak within :data:`NOISE_PEAK_SD` noise SDs of its surroundings (noise SD measured
+   in the heart), when small or not surrounded by fat (a real plaque sits in fat at -100 HU);
+7. **mitral annulus**: inside blood or muscle at the base of the left heart; anywhere else inside
+   blood or muscle: **noise** (no coronary artery runs there);
+8. **coronary ostia**: just outside the aortic root: left side LM, right side RCA;
+9. **pericardium**: on the outer boundary of the epicardial fat (far from the heart's muscle, or
+   against the lung);
+10. **coronary**: everything left (in epicardial fat on the heart), given an artery by its angle
+    around the heart's long axis and its distance from the base (see :func:`_artery`).
 
-The artery of a coronary candidate comes from a cardiac frame: origin at the aortic root, ``u``
-the heart's long axis (principal axis of the heart mask, pointing to the apex), ``n`` the normal
-of the interventricular septal plane (toward the left ventricle: left and posterior, made
-orthogonal to ``u``) and ``t`` the anterior direction in that plane. Near the root the left side
-is the left main and the right side the RCA; further away the right of the septal plane is RCA
-(right atrioventricular groove), the anterior septal/left region is LAD (anterior
-interventricular groove), the posterior left region is LCX (left atrioventricular groove) and the
-posterior septal region below the base is the RCA's posterior descending branch.
+The cardiac frame: origin on the aortic axis at the root, ``u`` the heart's long axis (principal
+axis of the heart below the aorta's entry, pointing to the apex: anterior, left, inferior),
+angles around ``u`` measured from the anterior direction (0) toward the patient's left (+90) and
+posterior (180). The atrioventricular grooves ring the base; the anterior interventricular
+groove (LAD) lies just left of anterior, the right atrioventricular groove (RCA) right of it, the
+left one (LCX) left and posterior, the posterior interventricular groove (RCA's posterior
+descending branch in right-dominant hearts) posterior and toward the apex.
 
 References
 ----------
@@ -95,6 +101,8 @@ NOISE_PEAK_SD = 5.0
 NOISE_MAX_AREA_MM2 = 4.0
 #: ... or, whatever its size, when less than this fraction of its surroundings is fat.
 NOISE_FAT_MAX = 0.3
+#: At most about this many voxels of a candidate are sampled for its anatomy features.
+MAX_FEATURE_VOXELS = 400
 #: Distances beyond this (mm) are all "far" (the maps are infinite away from the heart).
 FAR_MM = 200.0
 #: Soft tissue (blood, myocardium) attenuation: the noise baseline when nothing surrounds (HU).
@@ -252,6 +260,13 @@ def _angle_deg(frame: _Frame, v: npt.NDArray[np.float64]) -> float:
 
 
 def _artery(frame: _Frame, p: npt.NDArray[np.float64]) -> tuple[Artery, str]:
+    """Artery of a coronary candidate at canonical position ``p`` (mm), and why.
+
+    Posterior (beyond :data:`POSTERIOR_GROOVE_DEG`): the crux and posterior interventricular
+    groove (RCA), or the end of the LCX when still at the base on the left. Right of
+    :data:`RCA_LAD_BOUNDARY_DEG`: RCA. At the base and left of :data:`LAD_LCX_BASE_DEG`: LCX.
+    Else up to :data:`LAD_LCX_APICAL_DEG`: LAD; beyond: LCX territory (lateral wall).
+    """
     d = p - frame.origin
     a = float(d @ frame.long_axis)
     theta = _angle_deg(frame, d)
@@ -420,7 +435,12 @@ def _bulk_features(
     n = len(candidates.candidates)
     if n == 0:
         return {}
-    parts = [cand.voxel_indices() for cand in candidates.candidates]
+    parts = []
+    for cand in candidates.candidates:
+        # a few hundred voxels describe a candidate's place as well as all of a vertebra's
+        zs, ys, xs = cand.voxel_indices()
+        step = max(1, zs.size // MAX_FEATURE_VOXELS)
+        parts.append((zs[::step], ys[::step], xs[::step]))
     counts = np.array([part[0].size for part in parts], dtype=np.float64)
     ids = np.repeat(np.arange(n), counts.astype(np.int64))
     zc, yc, xc = frame_c.to_canonical(
