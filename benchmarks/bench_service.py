@@ -132,7 +132,9 @@ def stop(process: subprocess.Popen[bytes]) -> None:
             process.wait()
 
 
-def load(port: int, path: str, bodies: list[bytes], token: str, concurrency: int, seconds: float) -> dict[str, Any]:
+def load(
+    port: int, path: str, bodies: list[bytes], token: str, concurrency: int, seconds: float
+) -> dict[str, Any]:
     """Post every body once (closed loop, ``concurrency`` threads); latency of each answer."""
     latencies: list[float] = []
     statuses: dict[int, int] = {}
@@ -179,7 +181,9 @@ def load(port: int, path: str, bodies: list[bytes], token: str, concurrency: int
         "statuses": statuses,
         "per_s": accepted / wall if wall else 0.0,
         "p50_ms": 1000 * statistics.median(latencies) if latencies else float("nan"),
-        "p99_ms": 1000 * latencies[min(accepted - 1, int(0.99 * accepted))] if latencies else float("nan"),
+        "p99_ms": 1000 * latencies[min(accepted - 1, int(0.99 * accepted))]
+        if latencies
+        else float("nan"),
     }
 
 
@@ -187,7 +191,9 @@ def postgres_database() -> tuple[str, Any]:
     import psycopg
 
     name = f"cac_bench_{uuid.uuid4().hex[:10]}"
-    admin = psycopg.connect("host=localhost port=5432 user=postgres dbname=postgres", autocommit=True)
+    admin = psycopg.connect(
+        "host=localhost port=5432 user=postgres dbname=postgres", autocommit=True
+    )
     admin.execute(f'CREATE DATABASE "{name}"')
     sync = admin.execute("SHOW synchronous_commit").fetchone()
     print(f"  PostgreSQL synchronous_commit = {sync[0] if sync else '?'}")
@@ -212,7 +218,8 @@ def main() -> int:
     from fhir_service.storage import make_engine, migrate
 
     print(f"bench_service: {args.orders} orders, concurrency {args.concurrency}, "
-          f"gunicorn gthread {args.workers} workers x {args.threads} threads, {os.cpu_count()} cores, "
+          f"gunicorn gthread {args.workers} workers x {args.threads} threads, "
+          f"{os.cpu_count()} cores, "
           f"load average {os.getloadavg()[0]:.1f}")  # fmt: skip
     results: list[tuple[str, str, dict[str, Any]]] = []
     with tempfile.TemporaryDirectory(prefix="cac-bench-") as tmp:
@@ -245,24 +252,55 @@ def main() -> int:
                 bodies = [order(n, run) for n in range(args.orders)]
                 warm = [order(n, run + "w") for n in range(100)]
                 bare_port = free_port()
-                bare = start_gunicorn("bench_service:bare_app", bare_port, args.workers, args.threads, base_env, ROOT / "benchmarks")
+                bare = start_gunicorn(
+                    "bench_service:bare_app",
+                    bare_port,
+                    args.workers,
+                    args.threads,
+                    base_env,
+                    ROOT / "benchmarks",
+                )
                 try:
                     load(bare_port, "/bare", warm, token, args.concurrency, 10)
-                    results.append((backend, "bare Flask", load(bare_port, "/bare", bodies, token, args.concurrency, args.seconds)))
+                    results.append(
+                        (
+                            backend,
+                            "bare Flask",
+                            load(bare_port, "/bare", bodies, token, args.concurrency, args.seconds),
+                        )
+                    )
                 finally:
                     stop(bare)
                 port = free_port()
-                service = start_gunicorn("fhir_service.wsgi:app", port, args.workers, args.threads, env, ROOT)
+                service = start_gunicorn(
+                    "fhir_service.wsgi:app", port, args.workers, args.threads, env, ROOT
+                )
                 try:
                     load(port, "/fhir/ServiceRequest", warm, token, args.concurrency, 10)
-                    results.append((backend, "POST ServiceRequest", load(port, "/fhir/ServiceRequest", bodies, token, args.concurrency, args.seconds)))
+                    results.append(
+                        (
+                            backend,
+                            "POST ServiceRequest",
+                            load(
+                                port,
+                                "/fhir/ServiceRequest",
+                                bodies,
+                                token,
+                                args.concurrency,
+                                args.seconds,
+                            ),
+                        )
+                    )
                 finally:
                     stop(service)
             finally:
                 if cleanup:
                     cleanup()
 
-    print(f"{'backend':<11} {'endpoint':<20} {'sent':>6} {'201':>6} {'per s':>8} {'p50 ms':>7} {'p99 ms':>7}  vs bare")
+    print(
+        f"{'backend':<11} {'endpoint':<20} {'sent':>6} {'201':>6} {'per s':>8} "
+        f"{'p50 ms':>7} {'p99 ms':>7}  vs bare"
+    )
     ok = True
     bare_rate: dict[str, float] = {}
     for backend, name, r in results:
@@ -273,10 +311,15 @@ def main() -> int:
             ratio = f"{r['per_s'] / bare_rate[backend]:.2f}x throughput"
             passed = r["per_s"] >= FLOOR_ORDERS_PER_S and r["p99_ms"] < FLOOR_P99_MS
             ok = ok and passed
-            ratio += "  " + ("PASS" if passed else "FAIL") + f" (floor >= {FLOOR_ORDERS_PER_S:.0f}/s, p99 < {FLOOR_P99_MS:.0f} ms)"
+            ratio += (
+                "  "
+                + ("PASS" if passed else "FAIL")
+                + f" (floor >= {FLOOR_ORDERS_PER_S:.0f}/s, p99 < {FLOOR_P99_MS:.0f} ms)"
+            )
         others = {k: v for k, v in r["statuses"].items() if k != 201}
         print(f"{backend:<11} {name:<20} {r['sent']:>6} {r['accepted']:>6} {r['per_s']:>8.0f} "
-              f"{r['p50_ms']:>7.1f} {r['p99_ms']:>7.1f}  {ratio}{'  other statuses: ' + str(others) if others else ''}")  # fmt: skip
+              f"{r['p50_ms']:>7.1f} {r['p99_ms']:>7.1f}  {ratio}"
+              f"{'  other statuses: ' + str(others) if others else ''}")  # fmt: skip
     return 0 if ok else 1
 
 

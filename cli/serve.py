@@ -51,7 +51,9 @@ def run(args: argparse.Namespace) -> int:
     workers = args.workers or DEFAULT_WORKERS
     if workers < 1:
         raise CLIError(f"--workers must be >= 1, got {workers}")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     try:
         settings = Settings.from_env()
     except SettingsError as exc:
@@ -73,12 +75,15 @@ def run(args: argparse.Namespace) -> int:
         env = dict(os.environ, CAC_AUTO_MIGRATE="0")
         children.append(subprocess.Popen([sys.executable, "-m", "fhir_service.outbox"], env=env))
 
-    # --- EMBEDDED WORKER -------------------------------------------------------------------
-    # The pipeline engineer starts the embedded Celery worker here, e.g.
-    #     from workers.embedded import start_embedded_worker
-    #     children.append(start_embedded_worker(settings))
-    # (a child process; it is stopped with the others below).
-    # ---------------------------------------------------------------------------------------
+    from workers.embedded import embedded_worker_wanted, start_embedded_worker
+
+    if embedded_worker_wanted() and settings.ehr_base_url:
+        children.append(start_embedded_worker(settings))
+    elif embedded_worker_wanted():
+        print(
+            "cac serve: no embedded worker: CAC_EHR_BASE_URL is not set (orders wait in the queue)",
+            file=sys.stderr,
+        )
 
     from gunicorn.app.base import BaseApplication
 

@@ -18,8 +18,8 @@ from typing import Any
 from urllib.parse import urlencode
 
 from celery import Celery
-from flask import Blueprint, Flask, Response, current_app, g, request
 from fhir.resources.R4B.bundle import Bundle
+from flask import Blueprint, Flask, Response, current_app, g, request
 from sqlalchemy import Engine, text
 
 from fhir_service.auth import ANONYMOUS, Interaction, Principal, TokenValidator
@@ -109,7 +109,9 @@ def base_url() -> str:
     """Public FHIR base URL: ``CAC_PUBLIC_BASE_URL`` or the request's own root + ``fhir``."""
     configured = service().settings.public_base_url
     if configured:
-        return configured.rstrip("/") + ("" if configured.rstrip("/").endswith("/fhir") else "/fhir")
+        return configured.rstrip("/") + (
+            "" if configured.rstrip("/").endswith("/fhir") else "/fhir"
+        )
     return request.url_root.rstrip("/") + "/fhir"
 
 
@@ -251,7 +253,11 @@ def read_json_body() -> Any:
         raise InvalidResourceError("the JSON body is nested too deeply") from None
     except ValueError as exc:
         message = exc.msg if isinstance(exc, json.JSONDecodeError) else str(exc)
-        where = f" at line {exc.lineno} column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else ""
+        where = (
+            f" at line {exc.lineno} column {exc.colno}"
+            if isinstance(exc, json.JSONDecodeError)
+            else ""
+        )
         raise InvalidResourceError(f"malformed JSON{where}: {message}") from None
 
 
@@ -273,7 +279,9 @@ def _accept(intake: OrderIntake) -> AcceptResult:
 
     # called by the group-commit writer thread: captures what it needs from the request now
     def order_audit(result: AcceptResult) -> AuditRow:
-        action = AuditAction.CREATE if result.outcome is AcceptOutcome.CREATED else AuditAction.UPDATE
+        action = (
+            AuditAction.CREATE if result.outcome is AcceptOutcome.CREATED else AuditAction.UPDATE
+        )
         if result.outcome is AcceptOutcome.EXISTING:
             action = AuditAction.READ
         refs = [f"Task/{result.task.id}"]
@@ -290,7 +298,9 @@ def _accept(intake: OrderIntake) -> AcceptResult:
         )
 
     result = service().order_store.accept(intake, audit=order_audit)
-    logger.info("order %s: Task %s (%s)", result.outcome.value, result.task.id, result.task.status.value)
+    logger.info(
+        "order %s: Task %s (%s)", result.outcome.value, result.task.id, result.task.status.value
+    )
     return result
 
 
@@ -333,7 +343,8 @@ def post_bundle() -> Response:
         if not isinstance(data, dict) or data.get("resourceType") != "Bundle":
             raise InvalidResourceError(
                 "POST to the base URL takes a Bundle (transaction, or a history Bundle that is a"
-                f" subscription notification); got resourceType {data.get('resourceType') if isinstance(data, dict) else None!r}",
+                " subscription notification); got resourceType"
+                f" {data.get('resourceType') if isinstance(data, dict) else None!r}",
                 "resourceType",
             )
         if data.get("type") == "history":
@@ -407,7 +418,11 @@ def _notification(data: dict[str, Any]) -> Response:
         except EHRReadError as exc:
             if exc.transient:
                 transient.append(str(exc))
-            entries.append(_error_entry(UnavailableError(str(exc)) if exc.transient else NotSupportedError(str(exc))))
+            entries.append(
+                _error_entry(
+                    UnavailableError(str(exc)) if exc.transient else NotSupportedError(str(exc))
+                )
+            )
             continue
         except RequestError as exc:
             audit_refusal(AuditAction.CREATE, exc)
@@ -496,7 +511,8 @@ def _reference_values(values: Iterable[str], resource_type: str, parameter: str)
             refs.append(f"{resource_type}/{parts[-1]}")
         else:
             raise InvalidValueError(
-                f"{parameter} must be {resource_type}/<id> or <id>, got {value!r}", f"Task?{parameter}"
+                f"{parameter} must be {resource_type}/<id> or <id>, got {value!r}",
+                f"Task?{parameter}",
             )
     return refs
 
@@ -524,7 +540,16 @@ def _int_parameter(name: str, default: int, low: int, high: int) -> int:
 
 
 SEARCH_PARAMETERS = frozenset(
-    {"focus", "focus:identifier", "status", "patient", "patient:identifier", "_count", "_offset", "_format"}
+    {
+        "focus",
+        "focus:identifier",
+        "status",
+        "patient",
+        "patient:identifier",
+        "_count",
+        "_offset",
+        "_format",
+    }
 )
 
 
@@ -538,7 +563,7 @@ def search_tasks() -> Response:
         if unknown:
             raise InvalidValueError(
                 f"unsupported search parameter {unknown[0]!r}; supported: "
-                + ", ".join(sorted(SEARCH_PARAMETERS - {'_format'})),
+                + ", ".join(sorted(SEARCH_PARAMETERS - {"_format"})),
                 f"Task?{unknown[0]}",
             )
         fmt = request.args.get("_format")
@@ -548,7 +573,10 @@ def search_tasks() -> Response:
         focus += _identifier_values(request.args.getlist("focus:identifier"), "focus:identifier")
         patient = _reference_values(request.args.getlist("patient"), "Patient", "patient")
         patient += [
-            f"identifier:{v}" for v in _identifier_values(request.args.getlist("patient:identifier"), "patient:identifier")
+            f"identifier:{v}"
+            for v in _identifier_values(
+                request.args.getlist("patient:identifier"), "patient:identifier"
+            )
         ]
         statuses = []
         for value in _split(request.args.getlist("status")):
@@ -575,10 +603,15 @@ def search_tasks() -> Response:
         raise
     base = base_url()
     params = [(k, v) for k, v in request.args.items(multi=True) if k != "_offset"]
-    links = [{"relation": "self", "url": f"{base}/Task?{urlencode([*params, ('_offset', offset)])}"}]
+    links = [
+        {"relation": "self", "url": f"{base}/Task?{urlencode([*params, ('_offset', offset)])}"}
+    ]
     if offset + count < total:
         links.append(
-            {"relation": "next", "url": f"{base}/Task?{urlencode([*params, ('_offset', offset + count)])}"}
+            {
+                "relation": "next",
+                "url": f"{base}/Task?{urlencode([*params, ('_offset', offset + count)])}",
+            }
         )
     bundle = Bundle.model_validate(
         {

@@ -50,7 +50,7 @@ from fhir_service.storage import make_engine, migrate
 
 logger = logging.getLogger(__name__)
 
-#: ``module:attribute`` of further blueprints to register (kept empty here; owners add theirs).
+#: ``module:attribute`` of further blueprints to register (owners add theirs here).
 EXTRA_BLUEPRINTS: tuple[str, ...] = ("fhir_service.pages:blueprint",)
 
 AUTH_DISABLED_WARNING = (
@@ -92,6 +92,9 @@ def create_app(
     settings = settings or Settings.from_env()
     app = Flask("fhir_service")
     app.config["MAX_CONTENT_LENGTH"] = settings.max_body_bytes
+    # no HTML redirects for "//" or a trailing slash: a FHIR client gets 404/200, never a 308
+    app.url_map.merge_slashes = False
+    app.url_map.strict_slashes = False
     app.json.sort_keys = False  # type: ignore[attr-defined]
     engine = engine or make_engine(settings.database_url)
     if settings.auto_migrate:
@@ -145,7 +148,9 @@ def _register_error_handlers(app: Flask) -> None:
                 f"no such endpoint: {request.method} {request.path}; see GET /fhir/metadata"
             )
         elif status == 405:
-            allowed = sorted(error.valid_methods or ()) if isinstance(error, MethodNotAllowed) else []
+            allowed = (
+                sorted(error.valid_methods or ()) if isinstance(error, MethodNotAllowed) else []
+            )
             headers["Allow"] = ", ".join(allowed)
             translated = MethodNotAllowedError(
                 f"{request.method} is not supported on {request.path}"

@@ -209,7 +209,9 @@ class TokenValidator:
         except jwt.ExpiredSignatureError:
             raise AuthenticationError("the token has expired") from None
         except jwt.ImmatureSignatureError:
-            raise AuthenticationError("the token is not valid yet (nbf/iat in the future)") from None
+            raise AuthenticationError(
+                "the token is not valid yet (nbf/iat in the future)"
+            ) from None
         except jwt.InvalidAudienceError:
             raise AuthenticationError("the token was issued for another audience") from None
         except jwt.InvalidIssuerError:

@@ -76,7 +76,9 @@ class HTTPEHRReader:
         except requests.Timeout:
             raise EHRReadError("the EHR did not answer in time", transient=True) from None
         except requests.RequestException as exc:
-            raise EHRReadError(f"the EHR cannot be reached ({type(exc).__name__})", transient=True) from None
+            raise EHRReadError(
+                f"the EHR cannot be reached ({type(exc).__name__})", transient=True
+            ) from None
         if response.status_code != 200:
             raise EHRReadError(
                 f"the EHR answered HTTP {response.status_code} for {reference}",

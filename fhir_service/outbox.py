@@ -132,7 +132,9 @@ def start_dispatcher_thread(
 
 def main() -> int:
     """Entry point of ``python -m fhir_service.outbox``: dispatch until SIGTERM/SIGINT."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     try:
         settings = Settings.from_env()
     except SettingsError as exc:
@@ -148,9 +150,7 @@ def main() -> int:
 
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
-    Dispatcher(
-        engine, create_celery(settings), interval_s=settings.dispatch_interval_s
-    ).run(stop)
+    Dispatcher(engine, create_celery(settings), interval_s=settings.dispatch_interval_s).run(stop)
     return 0
 
 

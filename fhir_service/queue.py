@@ -46,9 +46,7 @@ def create_celery(settings: Settings) -> Celery:
 
 def send_process_order(app: Celery, task_id: str) -> None:
     """Publish ``cac.process_order(task_id)``; raises the broker's error if it is unreachable."""
-    app.send_task(
-        PROCESS_ORDER_TASK, args=[task_id], task_id=message_id(task_id), retry=False
-    )
+    app.send_task(PROCESS_ORDER_TASK, args=[task_id], task_id=message_id(task_id), retry=False)
 
 
 def broker_reachable(app: Celery) -> bool:

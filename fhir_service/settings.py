@@ -31,7 +31,10 @@ class ReportStatus(StrEnum):
 
 
 class ReportCategory(StrEnum):
-    """Report category (US Core DiagnosticReport: LOINC LP29684-5 Radiology, LP29708-2 Cardiology)."""
+    """Report category (US Core DiagnosticReport).
+
+    LOINC LP29684-5 Radiology, LP29708-2 Cardiology (reference/fhir-dicom.md section 2).
+    """
 
     RADIOLOGY = "radiology"
     CARDIOLOGY = "cardiology"
@@ -265,9 +268,7 @@ class Settings:
             public_base_url=public_base_url,
             max_body_bytes=_int(env, "MAX_BODY_BYTES", defaults.max_body_bytes),
             report_status=_enum(env, "REPORT_STATUS", ReportStatus, defaults.report_status),
-            report_category=_enum(
-                env, "REPORT_CATEGORY", ReportCategory, defaults.report_category
-            ),
+            report_category=_enum(env, "REPORT_CATEGORY", ReportCategory, defaults.report_category),
             organization_reference=_str(env, "ORGANIZATION_REFERENCE"),
             appropriateness_policy=_enum(
                 env,

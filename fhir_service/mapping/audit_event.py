@@ -107,9 +107,7 @@ def audit_event_json(record: AuditRecord, event_id: str) -> str:
 
 def _audit_data(record: AuditRecord, event_id: str) -> dict[str, Any]:
     client_agent: dict[str, Any] = {
-        "type": {
-            "coding": [{"system": DCM_SYSTEM, "code": "110153", "display": "Source Role ID"}]
-        },
+        "type": {"coding": [{"system": DCM_SYSTEM, "code": "110153", "display": "Source Role ID"}]},
         "who": {"display": record.client or "anonymous"},
         "requestor": True,
     }
@@ -159,16 +157,20 @@ def _audit_data(record: AuditRecord, event_id: str) -> dict[str, Any]:
         "resourceType": "AuditEvent",
         "id": event_id,
         "type": {"system": AUDIT_EVENT_TYPE_SYSTEM, "code": "rest", "display": "RESTful Operation"},
-        "subtype": [
-            {"system": RESTFUL_INTERACTION_SYSTEM, "code": _SUBTYPE[record.action]}
-        ],
+        "subtype": [{"system": RESTFUL_INTERACTION_SYSTEM, "code": _SUBTYPE[record.action]}],
         "action": record.action.value,
         "recorded": record.recorded.isoformat(),
         "outcome": record.outcome.value,
         "agent": [client_agent, server_agent],
         "source": {
             "observer": {"display": record.observer},
-            "type": [{"system": SECURITY_SOURCE_TYPE_SYSTEM, "code": "4", "display": "Application Server"}],
+            "type": [
+                {
+                    "system": SECURITY_SOURCE_TYPE_SYSTEM,
+                    "code": "4",
+                    "display": "Application Server",
+                }
+            ],
         },
     }
     if record.outcome_description:

@@ -146,7 +146,9 @@ def check_resource_type(data: object, expected: str, location: str) -> Mapping[s
         Not a JSON object, or another resource type.
     """
     if not isinstance(data, Mapping):
-        raise InvalidResourceError(f"expected a JSON object ({expected} resource)", location or None)
+        raise InvalidResourceError(
+            f"expected a JSON object ({expected} resource)", location or None
+        )
     found = data.get("resourceType")
     if found != expected:
         raise InvalidResourceError(
@@ -267,7 +269,8 @@ def _patient_reference(
     if inline is not None:
         if inline.resource.get("resourceType") != "Patient":
             raise BusinessRuleError(
-                "ServiceRequest.subject must reference a Patient", "ServiceRequest.subject.reference"
+                "ServiceRequest.subject must reference a Patient",
+                "ServiceRequest.subject.reference",
             )
         if inline.resource.get("id") and not str(ref).startswith("#"):
             return f"Patient/{inline.resource['id']}", inline
@@ -338,7 +341,11 @@ def parse_service_request(
     try:
         return _parse_checked(model, sr, accepted_codes, pacs_allowlist, context or {}, location)
     except RequestError as exc:
-        if location != "ServiceRequest" and exc.location and exc.location.startswith("ServiceRequest"):
+        if (
+            location != "ServiceRequest"
+            and exc.location
+            and exc.location.startswith("ServiceRequest")
+        ):
             exc.location = location + exc.location.removeprefix("ServiceRequest")
         raise
 
@@ -352,7 +359,7 @@ def _parse_checked(
     location: str,
 ) -> OrderIntake:
     try:
-        status = RequestStatus(model.status)
+        status = RequestStatus(str(model.status))
     except ValueError:
         raise BusinessRuleError(
             f"ServiceRequest.status must be active (or revoked to cancel), got {model.status!r}",
@@ -398,7 +405,11 @@ def _parse_checked(
 
     study_uid = next((u for u in map(_study_uid, identifiers) if u), None)
     accession = next(
-        (str(i["value"]) for i in identifiers if _identifier_type_code(i) == "ACSN" and i.get("value")),
+        (
+            str(i["value"])
+            for i in identifiers
+            if _identifier_type_code(i) == "ACSN" and i.get("value")
+        ),
         None,
     )
     imaging_ref: str | None = None
@@ -410,7 +421,8 @@ def _parse_checked(
             imaging_inline, imaging_ref = inline, ref
             break
         if inline is None and (
-            info.get("type") == "ImagingStudy" or str(ref or "").split("/")[-2:-1] == ["ImagingStudy"]
+            info.get("type") == "ImagingStudy"
+            or str(ref or "").split("/")[-2:-1] == ["ImagingStudy"]
         ):
             if ref and "/" in str(ref):
                 imaging_ref = str(ref)
@@ -429,7 +441,7 @@ def _parse_checked(
             if _identifier_type_code(ident) == "ACSN" and ident.get("value"):
                 accession = accession or str(ident["value"])
         study_resolver = _Resolver(study.get("contained") or (), imaging_inline.location, context)
-        for index, endpoint_ref in enumerate(study.get("endpoint") or ()):
+        for endpoint_ref in study.get("endpoint") or ():
             endpoint = study_resolver.resolve(endpoint_ref.get("reference")) or resolver.resolve(
                 endpoint_ref.get("reference")
             )

@@ -51,7 +51,13 @@ TERMINAL_STATUSES = frozenset(
 
 #: States in which an order has not started: a new version may still replace it.
 NOT_STARTED_STATUSES = frozenset(
-    {TaskStatus.DRAFT, TaskStatus.REQUESTED, TaskStatus.RECEIVED, TaskStatus.ACCEPTED, TaskStatus.READY}
+    {
+        TaskStatus.DRAFT,
+        TaskStatus.REQUESTED,
+        TaskStatus.RECEIVED,
+        TaskStatus.ACCEPTED,
+        TaskStatus.READY,
+    }
 )
 
 #: Allowed status changes, from the FHIR R4 Task state machine (task.html#statemachine). A
@@ -80,9 +86,7 @@ ALLOWED_TRANSITIONS: dict[TaskStatus, frozenset[TaskStatus]] = {
             TaskStatus.FAILED,
         }
     ),
-    TaskStatus.READY: frozenset(
-        {TaskStatus.IN_PROGRESS, TaskStatus.CANCELLED, TaskStatus.FAILED}
-    ),
+    TaskStatus.READY: frozenset({TaskStatus.IN_PROGRESS, TaskStatus.CANCELLED, TaskStatus.FAILED}),
     TaskStatus.IN_PROGRESS: frozenset(
         {TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.ON_HOLD, TaskStatus.CANCELLED}
     ),
@@ -176,7 +180,10 @@ def _task_data(view: TaskView) -> dict[str, Any]:
     if view.focus_reference:
         focus["reference"] = view.focus_reference
     if view.focus_identifier:
-        focus["identifier"] = {"system": view.focus_identifier[0], "value": view.focus_identifier[1]}
+        focus["identifier"] = {
+            "system": view.focus_identifier[0],
+            "value": view.focus_identifier[1],
+        }
     data: dict[str, Any] = {
         "resourceType": "Task",
         "id": view.id,
@@ -184,7 +191,13 @@ def _task_data(view: TaskView) -> dict[str, Any]:
         "status": view.status.value,
         "intent": "order",
         "code": {
-            "coding": [{"system": TASK_CODE_SYSTEM, "code": "fulfill", "display": "Fulfill the focal request"}]
+            "coding": [
+                {
+                    "system": TASK_CODE_SYSTEM,
+                    "code": "fulfill",
+                    "display": "Fulfill the focal request",
+                }
+            ]
         },
         "description": "Coronary artery calcium scoring of the referenced CT study",
         "focus": focus,

@@ -9,10 +9,10 @@ instead of failing on a lock upgrade. PostgreSQL keeps its durable default
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 import fcntl
 import os
 import threading
+from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from importlib import resources
 from pathlib import Path

@@ -245,13 +245,13 @@ def insert_audit(connection: Connection, row: AuditRow) -> None:
     """Store one AuditEvent inside the caller's transaction."""
     connection.execute(
         _INSERT_AUDIT,
-        dict(
-            id=row.id,
-            recorded=row.recorded,
-            action=row.action,
-            outcome=row.outcome,
-            audit_json=row.audit_json,
-        ),
+        {
+            "id": row.id,
+            "recorded": row.recorded,
+            "action": row.action,
+            "outcome": row.outcome,
+            "audit_json": row.audit_json,
+        },
     )
 
 
@@ -341,7 +341,9 @@ class OrderStore:
                 current,
                 TaskStatus.CANCELLED,
                 business_status=UNSET,
-                status_reason=f"the placer set ServiceRequest.status to {intake.request_status.value}",
+                status_reason=(
+                    f"the placer set ServiceRequest.status to {intake.request_status.value}"
+                ),
                 output=None,
                 now=now,
             )
@@ -402,51 +404,51 @@ class OrderStore:
         # static statements with parameters: compiled once, no per-call statement construction
         connection.execute(
             _INSERT_ORDER,
-            dict(
-                id=task.order_id,
-                order_key=intake.order_key,
-                version_key=intake.version_key,
-                request_status=intake.request_status.value,
-                patient_reference=intake.patient_reference,
-                study_instance_uid=intake.study_instance_uid,
-                accession_number=intake.accession_number,
-                service_request_json=intake.service_request_json,
-                patient_json=intake.patient_json,
-                imaging_study_json=intake.imaging_study_json,
-                endpoints_json=intake.endpoints_json,
-                created_at=task.created_at,
-                updated_at=task.created_at,
-            ),
+            {
+                "id": task.order_id,
+                "order_key": intake.order_key,
+                "version_key": intake.version_key,
+                "request_status": intake.request_status.value,
+                "patient_reference": intake.patient_reference,
+                "study_instance_uid": intake.study_instance_uid,
+                "accession_number": intake.accession_number,
+                "service_request_json": intake.service_request_json,
+                "patient_json": intake.patient_json,
+                "imaging_study_json": intake.imaging_study_json,
+                "endpoints_json": intake.endpoints_json,
+                "created_at": task.created_at,
+                "updated_at": task.created_at,
+            },
         )
         connection.execute(
             _INSERT_TASK,
-            dict(
-                id=task.id,
-                order_id=task.order_id,
-                status=task.status.value,
-                business_status=task.business_status,
-                status_reason=None,
-                focus_reference=task.focus_reference,
-                focus_identifier=task.focus_identifier,
-                patient_reference=task.patient_reference,
-                output_json="[]",
-                version=task.version,
-                task_json=task.task_json,
-                created_at=task.created_at,
-                last_modified=task.last_modified,
-            ),
+            {
+                "id": task.id,
+                "order_id": task.order_id,
+                "status": task.status.value,
+                "business_status": task.business_status,
+                "status_reason": None,
+                "focus_reference": task.focus_reference,
+                "focus_identifier": task.focus_identifier,
+                "patient_reference": task.patient_reference,
+                "output_json": "[]",
+                "version": task.version,
+                "task_json": task.task_json,
+                "created_at": task.created_at,
+                "last_modified": task.last_modified,
+            },
         )
         connection.execute(
             _INSERT_OUTBOX,
-            dict(
-                task_id=task.id,
-                created_at=task.created_at,
-                attempts=0,
-                next_attempt_at=task.created_at,
-                lease_until=None,
-                dispatched_at=None,
-                last_error=None,
-            ),
+            {
+                "task_id": task.id,
+                "created_at": task.created_at,
+                "attempts": 0,
+                "next_attempt_at": task.created_at,
+                "lease_until": None,
+                "dispatched_at": None,
+                "last_error": None,
+            },
         )
 
 
@@ -596,9 +598,7 @@ class GroupCommitOrderStore(OrderStore):
             insert_audit(connection, item.prepared_audit if created else item.audit(result))
         return result
 
-    def _accept_one(
-        self, connection: Connection, item: _Pending
-    ) -> AcceptResult | BaseException:
+    def _accept_one(self, connection: Connection, item: _Pending) -> AcceptResult | BaseException:
         for attempt in range(2):
             savepoint = connection.begin_nested()
             try:
@@ -621,8 +621,8 @@ def _apply_transition(
     current: TaskRecord,
     status: TaskStatus,
     *,
-    business_status: str | None | _Unset,
-    status_reason: str | None | _Unset,
+    business_status: str | _Unset | None,
+    status_reason: str | _Unset | None,
     output: Sequence[str] | None,
     now: datetime,
 ) -> TaskRecord:
@@ -685,7 +685,9 @@ def _apply_transition(
 
 
 #: Statuses from which ``claim`` may start the work.
-CLAIMABLE_STATUSES = frozenset({TaskStatus.REQUESTED, TaskStatus.RECEIVED, TaskStatus.ACCEPTED, TaskStatus.READY})
+CLAIMABLE_STATUSES = frozenset(
+    {TaskStatus.REQUESTED, TaskStatus.RECEIVED, TaskStatus.ACCEPTED, TaskStatus.READY}
+)
 
 
 class TaskStore:
@@ -727,7 +729,9 @@ class TaskStore:
         """
         with read_transaction(self.engine) as connection:
             row = connection.execute(
-                select(orders).join(tasks, tasks.c.order_id == orders.c.id).where(tasks.c.id == task_id)
+                select(orders)
+                .join(tasks, tasks.c.order_id == orders.c.id)
+                .where(tasks.c.id == task_id)
             ).first()
         if row is None:
             raise TaskNotFoundError(f"no Task with id {task_id!r}")
@@ -738,8 +742,8 @@ class TaskStore:
         task_id: str,
         status: TaskStatus | str,
         *,
-        business_status: str | None | _Unset = UNSET,
-        status_reason: str | None | _Unset = UNSET,
+        business_status: str | _Unset | None = UNSET,
+        status_reason: str | _Unset | None = UNSET,
         output: Sequence[str] | None = None,
         expected_version: int | None = None,
     ) -> TaskRecord:
@@ -895,7 +899,7 @@ class OutboxStore:
         self.engine = engine
 
     def lease(self, *, limit: int = 50, lease_s: float = 30.0) -> list[OutboxItem]:
-        """Lease up to ``limit`` due rows for ``lease_s`` seconds (no other dispatcher gets them)."""
+        """Lease up to ``limit`` due rows for ``lease_s`` seconds; no other dispatcher gets them."""
         now = utcnow()
         with write_transaction(self.engine) as connection:
             rows = connection.execute(

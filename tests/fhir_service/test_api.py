@@ -36,7 +36,9 @@ def outcome(response: Any) -> tuple[str, str | None, str]:
     return issue["code"], (issue.get("expression") or [None])[0], issue["diagnostics"]
 
 
-def transaction_bundle(address: str = "https://pacs.example-hospital.org/dicom-web") -> dict[str, Any]:
+def transaction_bundle(
+    address: str = "https://pacs.example-hospital.org/dicom-web",
+) -> dict[str, Any]:
     order = service_request(id=None, supportingInfo=[{"reference": "urn:uuid:study"}])
     order["subject"] = {"reference": "urn:uuid:patient"}
     order["identifier"] = order["identifier"][:1]
@@ -333,7 +335,8 @@ class TestTransactionBundle:
         order = TaskStore(engine).order_for(task["id"])
         assert order.study_instance_uid == "1.2.840.99999.4.7"
         assert order.accession_number == "ACC-7"
-        assert order.patient is not None and order.patient["id"] == "p7"
+        assert order.patient is not None
+        assert order.patient["id"] == "p7"
         assert order.endpoints[0]["address"] == "https://pacs.example-hospital.org/dicom-web"
         again = post_json(client, "/fhir", transaction_bundle(), auth)
         assert again.get_json(force=True)["entry"][0]["response"]["status"] == "200 OK"
@@ -392,9 +395,11 @@ class FakeEHR:
         ehr = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 (http.server API)
+            def do_GET(self) -> None:
                 ehr.requests.append(self.path)
-                status, body = ehr.resources.get(self.path, (404, {"resourceType": "OperationOutcome"}))
+                status, body = ehr.resources.get(
+                    self.path, (404, {"resourceType": "OperationOutcome"})
+                )
                 payload = json.dumps(body).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", FHIR_JSON)
@@ -516,7 +521,9 @@ class TestTaskReadAndSearch:
                 {"system": "urn:oid:1.2.840.99999.1", "value": f"ORD-{n}"},
                 order["identifier"][1],
             ]
-            ids.append(post_json(client, "/fhir/ServiceRequest", order, auth).get_json(force=True)["id"])
+            ids.append(
+                post_json(client, "/fhir/ServiceRequest", order, auth).get_json(force=True)["id"]
+            )
         return ids
 
     def test_read_returns_the_task_with_etag(
@@ -561,7 +568,8 @@ class TestTaskReadAndSearch:
     def test_search_pages_with_next_links(self, client: FlaskClient, auth: dict[str, str]) -> None:
         ids = self._orders(client, auth)
         first = client.get("/fhir/Task?_count=2", headers=auth).get_json(force=True)
-        assert first["total"] == 3 and len(first["entry"]) == 2
+        assert first["total"] == 3
+        assert len(first["entry"]) == 2
         next_url = next(link["url"] for link in first["link"] if link["relation"] == "next")
         second = client.get(next_url.split("/fhir", 1)[1].join(["/fhir", ""]), headers=auth)
         rest = second.get_json(force=True)
@@ -598,7 +606,11 @@ class TestMetadataAndHealth:
         resources = {r["type"]: r for r in rest["resource"]}
         assert set(resources) == {"ServiceRequest", "Task"}
         assert [i["code"] for i in resources["ServiceRequest"]["interaction"]] == ["create"]
-        assert {p["name"] for p in resources["Task"]["searchParam"]} >= {"focus", "status", "patient"}
+        assert {p["name"] for p in resources["Task"]["searchParam"]} >= {
+            "focus",
+            "status",
+            "patient",
+        }
         assert rest["security"]["service"][0]["coding"][0]["code"] == "SMART-on-FHIR"
         assert "system/ServiceRequest.c" in rest["security"]["description"]
         assert "79087-3" in rest["documentation"]
@@ -649,7 +661,12 @@ class TestAuditAndLogs:
         bundle = transaction_bundle()
         bundle["entry"][1]["resource"]["name"] = [{"family": "Zyxwvutson", "given": ["Qora"]}]
         post_json(client, "/fhir", bundle, auth)
-        post_json(client, "/fhir/ServiceRequest", service_request(subject={"reference": "Patient/MRN-424242"}), auth)
+        post_json(
+            client,
+            "/fhir/ServiceRequest",
+            service_request(subject={"reference": "Patient/MRN-424242"}),
+            auth,
+        )
         client.get("/fhir/Task?patient:identifier=urn:oid:1.2.840.99999.3|MRN-7", headers=auth)
         text = caplog.text
         assert "order created" in text

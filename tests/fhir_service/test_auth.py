@@ -59,7 +59,9 @@ ENDPOINTS = [
 ]
 
 
-def call(client: FlaskClient, endpoint: tuple[str, str, bool, str], task_id: str, headers: dict[str, str]) -> Any:
+def call(
+    client: FlaskClient, endpoint: tuple[str, str, bool, str], task_id: str, headers: dict[str, str]
+) -> Any:
     method, template, body, _ = endpoint
     path = template.format(task_id=task_id)
     if not body:
@@ -69,16 +71,29 @@ def call(client: FlaskClient, endpoint: tuple[str, str, bool, str], task_id: str
         payload = {
             "resourceType": "Bundle",
             "type": "transaction",
-            "entry": [{"resource": payload, "request": {"method": "POST", "url": "ServiceRequest"}}],
+            "entry": [
+                {"resource": payload, "request": {"method": "POST", "url": "ServiceRequest"}}
+            ],
         }
-    return client.open(path, method=method, json=payload, headers={**headers, "Content-Type": "application/fhir+json"})
+    return client.open(
+        path,
+        method=method,
+        json=payload,
+        headers={**headers, "Content-Type": "application/fhir+json"},
+    )
 
 
 @pytest.fixture
 def task_id(client: FlaskClient, keys: Keys) -> str:
     response = client.post(
         "/fhir/ServiceRequest",
-        json=service_request(id="existing", identifier=[{"system": "urn:x", "value": "existing"}, service_request()["identifier"][1]]),
+        json=service_request(
+            id="existing",
+            identifier=[
+                {"system": "urn:x", "value": "existing"},
+                service_request()["identifier"][1],
+            ],
+        ),
         headers={**keys.bearer(), "Content-Type": "application/fhir+json"},
     )
     assert response.status_code == 201
@@ -95,42 +110,62 @@ def refused(response: Any, status: int) -> str:
 
 @pytest.mark.parametrize("endpoint", ENDPOINTS, ids=[f"{e[0]} {e[1]}" for e in ENDPOINTS])
 class TestEveryEndpoint:
-    def test_no_token_is_401_with_challenge(self, client: FlaskClient, task_id: str, endpoint: Any) -> None:
+    def test_no_token_is_401_with_challenge(
+        self, client: FlaskClient, task_id: str, endpoint: Any
+    ) -> None:
         challenge = refused(call(client, endpoint, task_id, {}), 401)
         assert challenge == 'Bearer realm="cac-fhir"'
 
-    def test_not_a_bearer_token_is_401(self, client: FlaskClient, task_id: str, endpoint: Any) -> None:
+    def test_not_a_bearer_token_is_401(
+        self, client: FlaskClient, task_id: str, endpoint: Any
+    ) -> None:
         refused(call(client, endpoint, task_id, {"Authorization": "Basic dXNlcjpwdw=="}), 401)
 
     def test_garbage_token_is_401(self, client: FlaskClient, task_id: str, endpoint: Any) -> None:
-        challenge = refused(call(client, endpoint, task_id, {"Authorization": "Bearer not.a.jwt"}), 401)
+        challenge = refused(
+            call(client, endpoint, task_id, {"Authorization": "Bearer not.a.jwt"}), 401
+        )
         assert 'error="invalid_token"' in challenge
 
-    def test_expired_token_is_401(self, client: FlaskClient, keys: Keys, task_id: str, endpoint: Any) -> None:
+    def test_expired_token_is_401(
+        self, client: FlaskClient, keys: Keys, task_id: str, endpoint: Any
+    ) -> None:
         headers = keys.bearer(scope=endpoint[3], expires_in=-3600)
         assert "expired" in refused(call(client, endpoint, task_id, headers), 401)
 
-    def test_not_yet_valid_token_is_401(self, client: FlaskClient, keys: Keys, task_id: str, endpoint: Any) -> None:
+    def test_not_yet_valid_token_is_401(
+        self, client: FlaskClient, keys: Keys, task_id: str, endpoint: Any
+    ) -> None:
         headers = keys.bearer(scope=endpoint[3], not_before=3600)
         refused(call(client, endpoint, task_id, headers), 401)
 
-    def test_wrong_audience_is_401(self, client: FlaskClient, keys: Keys, task_id: str, endpoint: Any) -> None:
+    def test_wrong_audience_is_401(
+        self, client: FlaskClient, keys: Keys, task_id: str, endpoint: Any
+    ) -> None:
         headers = keys.bearer(scope=endpoint[3], audience="https://other.example.org/fhir")
         assert "audience" in refused(call(client, endpoint, task_id, headers), 401)
 
-    def test_wrong_issuer_is_401(self, client: FlaskClient, keys: Keys, task_id: str, endpoint: Any) -> None:
+    def test_wrong_issuer_is_401(
+        self, client: FlaskClient, keys: Keys, task_id: str, endpoint: Any
+    ) -> None:
         headers = keys.bearer(scope=endpoint[3], issuer="https://evil.example.org")
         assert "issuer" in refused(call(client, endpoint, task_id, headers), 401)
 
-    def test_wrong_signature_is_401(self, client: FlaskClient, keys: Keys, task_id: str, endpoint: Any) -> None:
+    def test_wrong_signature_is_401(
+        self, client: FlaskClient, keys: Keys, task_id: str, endpoint: Any
+    ) -> None:
         headers = keys.bearer(scope=endpoint[3], key=keys.stranger)
         assert "signature" in refused(call(client, endpoint, task_id, headers), 401)
 
-    def test_unknown_key_id_is_401(self, client: FlaskClient, keys: Keys, task_id: str, endpoint: Any) -> None:
+    def test_unknown_key_id_is_401(
+        self, client: FlaskClient, keys: Keys, task_id: str, endpoint: Any
+    ) -> None:
         headers = keys.bearer(scope=endpoint[3], kid="someone-else")
         refused(call(client, endpoint, task_id, headers), 401)
 
-    def test_missing_scope_is_403(self, client: FlaskClient, keys: Keys, task_id: str, endpoint: Any) -> None:
+    def test_missing_scope_is_403(
+        self, client: FlaskClient, keys: Keys, task_id: str, endpoint: Any
+    ) -> None:
         headers = keys.bearer(scope="system/Patient.rs system/Observation.c")
         challenge = refused(call(client, endpoint, task_id, headers), 403)
         assert 'error="insufficient_scope"' in challenge
@@ -169,7 +204,7 @@ class TestTokenDetails:
     def test_unsigned_token_is_refused(self, client: FlaskClient) -> None:
         unsigned = jwt.encode(
             {"iss": ISSUER, "aud": AUDIENCE, "exp": 2**31, "scope": "system/*.*"},
-            None,
+            None,  # type: ignore[arg-type]
             algorithm="none",
             headers={"kid": "rsa-1"},
         )
@@ -199,7 +234,11 @@ class TestTokenDetails:
     ) -> None:
         client = make_app(auth_disabled=True).test_client()
         assert "AUTHENTICATION IS DISABLED" in caplog.text
-        response = client.post("/fhir/ServiceRequest", json=service_request(), headers={"Content-Type": "application/fhir+json"})
+        response = client.post(
+            "/fhir/ServiceRequest",
+            json=service_request(),
+            headers={"Content-Type": "application/fhir+json"},
+        )
         assert response.status_code == 201
         metadata = client.get("/fhir/metadata").get_json(force=True)
         assert "DISABLED" in metadata["rest"][0]["security"]["description"]

@@ -20,7 +20,16 @@ FHIR_KEYS = [
     "fullUrl", "parameter", "name", "part", "valueReference", "valueCode", "reference", "system",
     "value", "coding", "endpoint", "address", "extension", "_status", "authoredOn",
 ]  # fmt: skip
-RESOURCE_TYPES = ["ServiceRequest", "Bundle", "Patient", "Task", "Parameters", "Foo", "", "ImagingStudy"]
+RESOURCE_TYPES = [
+    "ServiceRequest",
+    "Bundle",
+    "Patient",
+    "Task",
+    "Parameters",
+    "Foo",
+    "",
+    "ImagingStudy",
+]
 
 scalars = (
     st.none()
@@ -28,12 +37,16 @@ scalars = (
     | st.integers(min_value=-(2**70), max_value=2**70)
     | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(max_size=12)
-    | st.sampled_from(RESOURCE_TYPES + ["active", "order", "revoked", "urn:dicom:uid", "Patient/1", "#x", "urn:uuid:a"])
+    | st.sampled_from(
+        [*RESOURCE_TYPES, "active", "order", "revoked", "urn:dicom:uid", "Patient/1", "#x"]
+    )
 )
 junk = st.recursive(
     scalars,
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.sampled_from(FHIR_KEYS) | st.text(max_size=8), children, max_size=5),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(st.sampled_from(FHIR_KEYS) | st.text(max_size=8), children, max_size=5)
+    ),
     max_leaves=20,
 )
 
@@ -77,7 +90,11 @@ def _bundle() -> dict[str, Any]:
         "resourceType": "Bundle",
         "type": "transaction",
         "entry": [
-            {"fullUrl": "urn:uuid:o", "resource": order, "request": {"method": "POST", "url": "ServiceRequest"}},
+            {
+                "fullUrl": "urn:uuid:o",
+                "resource": order,
+                "request": {"method": "POST", "url": "ServiceRequest"},
+            },
             {
                 "fullUrl": "urn:uuid:s",
                 "resource": {
@@ -115,7 +132,12 @@ def _notification() -> dict[str, Any]:
                         {"name": "type", "valueCode": "event-notification"},
                         {
                             "name": "notification-event",
-                            "part": [{"name": "focus", "valueReference": {"reference": "ServiceRequest/1"}}],
+                            "part": [
+                                {
+                                    "name": "focus",
+                                    "valueReference": {"reference": "ServiceRequest/1"},
+                                }
+                            ],
                         },
                     ],
                 }
@@ -136,10 +158,23 @@ CONTENT_TYPES = [
 
 @st.composite
 def requests_(draw: st.DrawFn) -> tuple[str, str, bytes | None, str]:
-    kind = draw(st.sampled_from(["order", "order", "bundle", "notification", "raw", "json", "search", "read"]))
-    content_type = draw(st.sampled_from(CONTENT_TYPES[:2])) if draw(st.integers(0, 9)) else draw(st.sampled_from(CONTENT_TYPES))
+    kind = draw(
+        st.sampled_from(
+            ["order", "order", "bundle", "notification", "raw", "json", "search", "read"]
+        )
+    )
+    content_type = (
+        draw(st.sampled_from(CONTENT_TYPES[:2]))
+        if draw(st.integers(0, 9))
+        else draw(st.sampled_from(CONTENT_TYPES))
+    )
     if kind == "order":
-        return "POST", "/fhir/ServiceRequest", json.dumps(draw(mutated(service_request()))).encode(), content_type
+        return (
+            "POST",
+            "/fhir/ServiceRequest",
+            json.dumps(draw(mutated(service_request()))).encode(),
+            content_type,
+        )
     if kind == "bundle":
         return "POST", "/fhir", json.dumps(draw(mutated(_bundle()))).encode(), content_type
     if kind == "notification":
@@ -154,7 +189,9 @@ def requests_(draw: st.DrawFn) -> tuple[str, str, bytes | None, str]:
         params = draw(
             st.lists(
                 st.tuples(
-                    st.sampled_from(["focus", "status", "patient", "_count", "_offset", "focus:identifier", "x"]),
+                    st.sampled_from(
+                        ["focus", "status", "patient", "_count", "_offset", "focus:identifier", "x"]
+                    ),
                     st.text(max_size=12),
                 ),
                 max_size=4,

@@ -48,7 +48,9 @@ def queued_messages(url: str) -> list[dict[str, Any]]:
     for item in raw:
         envelope = json.loads(item)
         args, _kwargs, _embed = json.loads(base64.b64decode(envelope["body"]))
-        messages.append({"task": envelope["headers"]["task"], "id": envelope["headers"]["id"], "args": args})
+        messages.append(
+            {"task": envelope["headers"]["task"], "id": envelope["headers"]["id"], "args": args}
+        )
     return messages
 
 
@@ -92,7 +94,8 @@ class TestDispatcher:
             {"task": PROCESS_ORDER_TASK, "id": f"order-{task_id}", "args": [task_id]}
         ]
         row = OutboxStore(engine).status(task_id)
-        assert row is not None and row["dispatched_at"] is not None
+        assert row is not None
+        assert row["dispatched_at"] is not None
 
     def test_broker_down_is_retried_with_backoff_until_it_is_back(
         self,
@@ -109,7 +112,9 @@ class TestDispatcher:
         assert time.monotonic() - started < 10, "a down broker must fail fast"
         row = OutboxStore(engine).status(task_id)
         assert row is not None
-        assert row["dispatched_at"] is None and row["attempts"] == 1 and row["last_error"]
+        assert row["dispatched_at"] is None
+        assert row["attempts"] == 1
+        assert row["last_error"]
         assert dispatcher.run_once() == 0  # not due yet: backing off
         start_redis()
         deadline = time.monotonic() + 5
@@ -187,12 +192,15 @@ def test_order_accepted_while_broker_down_survives_a_crash(
         )
         assert response.status_code == 201, response.text
         task_id = response.json()["id"]
-        _wait(lambda: bool((outbox.status(task_id) or {}).get("last_error")), 20, "a send failed", log)
+        _wait(
+            lambda: bool((outbox.status(task_id) or {}).get("last_error")), 20, "a send failed", log
+        )
     finally:
         os.killpg(process.pid, signal.SIGKILL)  # the service and its dispatcher, at once
         process.wait(timeout=10)
     row = outbox.status(task_id)
-    assert row is not None and row["dispatched_at"] is None
+    assert row is not None
+    assert row["dispatched_at"] is None
 
     start_redis()
     process = _serve(env, port, log)

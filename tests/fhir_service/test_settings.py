@@ -54,7 +54,10 @@ class TestFromEnv:
                 "CAC_APPROPRIATENESS_POLICY": "reject",
             }
         )
-        assert settings.order_codes[-2:] == (OrderCode("urn:local", "CAC1"), OrderCode("urn:local", "CAC2"))
+        assert settings.order_codes[-2:] == (
+            OrderCode("urn:local", "CAC1"),
+            OrderCode("urn:local", "CAC2"),
+        )
         assert settings.pacs_allowlist == ("https://pacs-a/dicom-web", "https://pacs-b/wado")
         assert settings.ehr_base_url == "https://ehr.example.org/fhir"
         assert settings.max_body_bytes == 2048

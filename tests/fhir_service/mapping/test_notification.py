@@ -21,7 +21,10 @@ def bundle(status: dict[str, Any], *full_urls: str) -> dict[str, Any]:
 def parameters(kind: str, *focus: str) -> dict[str, Any]:
     params: list[dict[str, Any]] = [{"name": "type", "valueCode": kind}]
     params += [
-        {"name": "notification-event", "part": [{"name": "focus", "valueReference": {"reference": f}}]}
+        {
+            "name": "notification-event",
+            "part": [{"name": "focus", "valueReference": {"reference": f}}],
+        }
         for f in focus
     ]
     return {"resourceType": "Parameters", "parameter": params}
@@ -55,7 +58,9 @@ class TestParseNotification:
         assert result.service_request_references == ("ServiceRequest/5",)
 
     def test_handshake_needs_no_focus(self) -> None:
-        assert parse_notification(bundle(parameters("handshake"))).type is NotificationType.HANDSHAKE
+        assert (
+            parse_notification(bundle(parameters("handshake"))).type is NotificationType.HANDSHAKE
+        )
 
     def test_event_without_service_request_is_refused(self) -> None:
         with pytest.raises(BusinessRuleError):

@@ -61,16 +61,23 @@ class TestAccepted:
         del order["meta"]
         first = parse(order).version_key
         assert first == f"sha256:{canonical_digest(order)}"
-        assert parse(service_request(priority="urgent", meta=None) | {"meta": {}}).version_key != first
+        assert (
+            parse(service_request(priority="urgent", meta=None) | {"meta": {}}).version_key != first
+        )
 
     def test_accession_number_is_enough(self) -> None:
         accession = {
-            "type": {"coding": [{"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "ACSN"}]},
+            "type": {
+                "coding": [
+                    {"system": "http://terminology.hl7.org/CodeSystem/v2-0203", "code": "ACSN"}
+                ]
+            },
             "value": "ACC-1",
         }
         order = service_request(identifier=[service_request()["identifier"][0], accession])
         result = parse(order)
-        assert result.accession_number == "ACC-1" and result.study_instance_uid is None
+        assert result.accession_number == "ACC-1"
+        assert result.study_instance_uid is None
 
     def test_external_imaging_study_reference_is_enough(self) -> None:
         order = service_request(
@@ -85,7 +92,9 @@ class TestAccepted:
 
     def test_inline_patient_from_context(self) -> None:
         context = {
-            "urn:uuid:p": InlineResource({"resourceType": "Patient", "id": "p5"}, "Bundle.entry[1].resource")
+            "urn:uuid:p": InlineResource(
+                {"resourceType": "Patient", "id": "p5"}, "Bundle.entry[1].resource"
+            )
         }
         order = service_request(subject={"reference": "urn:uuid:p"})
         result = parse(order, context=context)
@@ -121,7 +130,9 @@ class TestRefused:
         assert caught.value.location == "ServiceRequest.subject.type"
 
     def test_subject_pointing_at_an_inline_non_patient(self) -> None:
-        context = {"urn:uuid:g": InlineResource({"resourceType": "Group"}, "Bundle.entry[1].resource")}
+        context = {
+            "urn:uuid:g": InlineResource({"resourceType": "Group"}, "Bundle.entry[1].resource")
+        }
         with pytest.raises(BusinessRuleError):
             parse(service_request(subject={"reference": "urn:uuid:g"}), context=context)
 

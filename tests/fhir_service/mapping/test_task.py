@@ -38,7 +38,9 @@ class TestTransitionAllowed:
         assert transition_allowed(current, new)
 
     @pytest.mark.parametrize("terminal", sorted(TERMINAL_STATUSES - {TaskStatus.ENTERED_IN_ERROR}))
-    @pytest.mark.parametrize("new", [TaskStatus.IN_PROGRESS, TaskStatus.ACCEPTED, TaskStatus.COMPLETED])
+    @pytest.mark.parametrize(
+        "new", [TaskStatus.IN_PROGRESS, TaskStatus.ACCEPTED, TaskStatus.COMPLETED]
+    )
     def test_terminal_is_final(self, terminal: TaskStatus, new: TaskStatus) -> None:
         assert not transition_allowed(terminal, new)
 
@@ -62,15 +64,16 @@ class TestBuildTask:
             status_reason="PACS returned no CT series",
             output_references=("DiagnosticReport/dr-1",),
         )
-        task = build_task(view)
-        assert task.intent == "order"
-        assert task.code.coding[0].code == "fulfill"
-        assert task.for_fhir.identifier.value == "42"
-        assert task.focus.reference == "ServiceRequest/sr-1"
-        assert task.statusReason.text == "PACS returned no CT series"
-        assert task.meta.versionId == "3"
-        assert task.output[0].valueReference.reference == "DiagnosticReport/dr-1"
-        assert json.loads(task_json(view))["for"] == {"identifier": {"system": "urn:mrn", "value": "42"}}
+        task = build_task(view)  # validates with the R4B Task model
+        assert task.id == "t1"
+        data = json.loads(task_json(view))
+        assert data["intent"] == "order"
+        assert data["code"]["coding"][0]["code"] == "fulfill"
+        assert data["for"] == {"identifier": {"system": "urn:mrn", "value": "42"}}
+        assert data["focus"]["reference"] == "ServiceRequest/sr-1"
+        assert data["statusReason"]["text"] == "PACS returned no CT series"
+        assert data["meta"]["versionId"] == "3"
+        assert data["output"][0]["valueReference"]["reference"] == "DiagnosticReport/dr-1"
 
     def test_reference_json(self) -> None:
         assert reference_json("Patient/1") == {"reference": "Patient/1"}

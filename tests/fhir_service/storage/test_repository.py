@@ -52,7 +52,8 @@ class TestOrderStoreAccept:
     def test_new_order_stores_order_task_and_outbox_row(self, engine: Engine) -> None:
         result = OrderStore(engine).accept(intake())
         assert result.outcome is AcceptOutcome.CREATED
-        assert result.task.status is TaskStatus.ACCEPTED and result.task.version == 1
+        assert result.task.status is TaskStatus.ACCEPTED
+        assert result.task.version == 1
         assert TaskStore(engine).get(result.task.id) == result.task
         assert OutboxStore(engine).pending() == 1
 
@@ -67,9 +68,12 @@ class TestOrderStoreAccept:
     def test_new_version_replaces_until_started(self, engine: Engine) -> None:
         store = OrderStore(engine)
         first = store.accept(intake())
-        replaced = store.accept(intake(meta={"versionId": "2"}, subject={"reference": "Patient/p9"}))
+        replaced = store.accept(
+            intake(meta={"versionId": "2"}, subject={"reference": "Patient/p9"})
+        )
         assert replaced.outcome is AcceptOutcome.REPLACED
-        assert replaced.task.id == first.task.id and replaced.task.version == 2
+        assert replaced.task.id == first.task.id
+        assert replaced.task.version == 2
         assert replaced.task.patient_reference == "Patient/p9"
         order = TaskStore(engine).order_for(first.task.id)
         assert order.version_key == "versionId:2"
@@ -118,7 +122,8 @@ class TestGroupCommit:
         for thread in threads:
             thread.join()
         created = [r for r in results if r.outcome is AcceptOutcome.CREATED]
-        assert len(results) == 30 and len(created) == 10
+        assert len(results) == 30
+        assert len(created) == 10
         assert {r.task.id for r in results} == {r.task.id for r in created}
         with engine.connect() as connection:
             assert connection.execute(select(func.count()).select_from(tasks)).scalar_one() == 10
@@ -166,7 +171,8 @@ class TestTaskStore:
         store = TaskStore(engine)
         store.claim(task_id)
         running = store.transition(task_id, "in-progress", business_status="scoring")
-        assert running.business_status == "scoring" and running.version == 3
+        assert running.business_status == "scoring"
+        assert running.version == 3
         done = store.transition(
             task_id,
             TaskStatus.COMPLETED,
@@ -194,7 +200,9 @@ class TestTaskStore:
         with pytest.raises(ConcurrentUpdateError):
             store.transition(task_id, TaskStatus.IN_PROGRESS, expected_version=1)
 
-    @pytest.mark.parametrize("terminal", [TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.CANCELLED])
+    @pytest.mark.parametrize(
+        "terminal", [TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.CANCELLED]
+    )
     def test_terminal_tasks_never_reopen(self, engine: Engine, terminal: TaskStatus) -> None:
         task_id = OrderStore(engine).accept(intake()).task.id
         store = TaskStore(engine)
@@ -219,9 +227,11 @@ class TestTaskStore:
         store = TaskStore(engine)
         store.claim(ids[0])
         total, page = store.search(status=[TaskStatus.ACCEPTED], count=3)
-        assert total == 4 and len(page) == 3
+        assert total == 4
+        assert len(page) == 3
         total, rest = store.search(status=[TaskStatus.ACCEPTED], count=3, offset=3)
-        assert len(rest) == 1 and {t.id for t in page + rest} == set(ids[1:])
+        assert len(rest) == 1
+        assert {t.id for t in page + rest} == set(ids[1:])
         assert store.search(focus=["ServiceRequest/sr-2"])[1][0].id == ids[2]
         assert store.search(focus=["urn:oid:1.2.840.99999.1|ORD-3"])[1][0].id == ids[3]
         assert store.search(patient=["Patient/p1"])[0] == 5
