@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -671,11 +670,6 @@ def readyz() -> Response:
     ready = all(v == "ok" for v in checks.values())
     body = {"status": "ready" if ready else "not ready", "checks": checks}
     return Response(json.dumps(body), 200 if ready else 503, mimetype="application/json")
-
-
-def finite(value: float) -> bool:
-    """Whether ``value`` is a finite number (helper for numeric parameters)."""
-    return math.isfinite(value)
 
 
 def register_blueprints(app: Flask) -> None:

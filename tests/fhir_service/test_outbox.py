@@ -175,6 +175,8 @@ def test_order_accepted_while_broker_down_survives_a_crash(
         CAC_DATA_DIR=str(tmp_path / "var"),
         CAC_BROKER_URL=broker_url,
         CAC_DISPATCH_INTERVAL_MS="100",
+        # no worker: the test reads the dispatched message from the queue itself
+        CAC_EMBEDDED_WORKER="0",
     )
     for key in ("CAC_DATABASE_URL", "CAC_AUTO_MIGRATE"):
         env.pop(key, None)
