@@ -26,7 +26,7 @@ from fhir_service.queue import send_process_order
 from fhir_service.settings import Settings
 from fhir_service.storage import OrderStore, TaskStore, make_engine, migrate
 from phantom.chest import ChestPhantomConfig, chest_phantom
-from tests.peers.servers import FHIRServer, OrthancServer, RedisServer
+from tests.peers.servers import FHIRServer, OrthancServer, RedisServer, free_port
 
 _redis_db = itertools.count(1)
 
@@ -54,6 +54,7 @@ class Pipeline:
     workdir: Path
     workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
     logs: list[Path] = field(default_factory=list)
+    service_url: str | None = None
 
     # -- service side ---------------------------------------------------------------------------
     @property
@@ -63,8 +64,61 @@ class Pipeline:
     def tasks(self) -> TaskStore:
         return TaskStore(self.engine)
 
+    def start_service(self, *, embedded_worker: bool = False) -> str:
+        """Run ``cac serve`` (gunicorn + outbox dispatcher, and the embedded worker if asked);
+        orders are then posted to it over HTTP. Returns its base URL."""
+        port = free_port()
+        log_path = self.workdir / "service.log"
+        env = dict(self.env, CAC_EMBEDDED_WORKER="1" if embedded_worker else "0")
+        with log_path.open("wb") as log:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "cli.main", "serve", "--port", str(port), "--workers", "1"],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        self.workers.append(process)
+        self.logs.append(log_path)
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise AssertionError(
+                    f"cac serve exited {process.returncode}:\n{log_path.read_text()}"
+                )
+            try:
+                if requests.get(f"{url}/healthz", timeout=3).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            time.sleep(0.1)
+        else:
+            raise AssertionError(f"cac serve not ready after 30 s:\n{log_path.read_text()[-3000:]}")
+        if embedded_worker:
+            while " ready." not in log_path.read_text(errors="replace"):
+                if time.monotonic() > deadline + 30:
+                    raise AssertionError(
+                        f"embedded worker not ready:\n{log_path.read_text()[-3000:]}"
+                    )
+                time.sleep(0.1)
+        self.service_url = url
+        return url
+
     def post_order(self, service_request: dict[str, Any]) -> str:
-        """Accept the order as the service does (check, persist, enqueue by name); Task id."""
+        """Post the order to the service when one runs (HTTP, as an EHR would), else accept it
+        as the service does (check, persist, enqueue by name); returns the Task id."""
+        if self.service_url:
+            response = requests.post(
+                f"{self.service_url}/fhir/ServiceRequest",
+                json=service_request,
+                headers={"Content-Type": "application/fhir+json"},
+                timeout=30,
+            )
+            assert response.status_code == 201, response.text
+            task = response.json()
+            assert task["resourceType"] == "Task"
+            return str(task["id"])
         intake = parse_service_request(
             service_request,
             accepted_codes=[(c.system, c.code) for c in self.settings.order_codes],

@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import pytest
+import requests
 
 pytestmark = pytest.mark.integration
 
@@ -35,8 +36,11 @@ class TestProcessOrder:
         pipeline = pipeline_factory()
         study = pipeline.upload_study(seed=3)
         service_request = pipeline.seed_order(study)
+        pipeline.start_service()
         pipeline.start_worker()
         task_id = pipeline.post_order(service_request)
+        task = requests.get(f"{pipeline.service_url}/fhir/Task/{task_id}", timeout=10).json()
+        assert task["focus"]["reference"] == f"ServiceRequest/{service_request['id']}"
 
         record = pipeline.wait_task(task_id)
         assert record.status.value == "completed", (record.status_reason, pipeline.worker_log())
@@ -109,3 +113,18 @@ class TestProcessOrder:
         provenances = pipeline.ehr_search("Provenance", target=report_ref)
         assert len(provenances) == 1
         assert provenances[0]["agent"][0]["who"]["reference"].startswith("Device/")
+
+
+class TestOneMachine:
+    def test_cac_serve_alone_runs_orders_with_the_embedded_broker(self, pipeline_factory) -> None:
+        pipeline = pipeline_factory(CAC_BROKER_URL="")
+        assert pipeline.settings.broker_url.startswith("sqla+sqlite:///")
+        study = pipeline.upload_study(seed=4)
+        service_request = pipeline.seed_order(study)
+        pipeline.start_service(embedded_worker=True)
+        task_id = pipeline.post_order(service_request)
+        record = pipeline.wait_task(task_id, timeout_s=90)
+        assert record.status.value == "completed", (record.status_reason, pipeline.worker_log())
+        task = requests.get(f"{pipeline.service_url}/fhir/Task/{task_id}", timeout=10).json()
+        assert task["status"] == "completed"
+        assert task["output"][0]["valueReference"]["reference"].startswith("DiagnosticReport/")
