@@ -1,4 +1,4 @@
-"""Load: 50 orders posted at once through 2 worker processes -> 50 reports, none lost, none twice."""
+"""Load: 50 orders at once through 2 worker processes -> 50 reports, none lost, none twice."""
 
 from __future__ import annotations
 
