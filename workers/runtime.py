@@ -10,6 +10,8 @@ import time
 from pathlib import Path
 
 from celery import Celery
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from fhir_service.mapping.task import TaskStatus
 from fhir_service.settings import Settings
@@ -23,6 +25,27 @@ from workers.pacs import DICOMwebPACS, PACSClient
 log = logging.getLogger(__name__)
 _lock = threading.Lock()
 _deps: dict[int, JobDeps] = {}
+
+
+def key_algorithm(private_key_pem: str) -> str:
+    """``ES384`` for an EC key, ``RS384`` for an RSA key (the two SMART Backend Services names).
+
+    Raises
+    ------
+    ConfigurationError
+        When the PEM is not a private key of either kind.
+    """
+    try:
+        key = serialization.load_pem_private_key(private_key_pem.encode(), password=None)
+    except (ValueError, TypeError) as exc:
+        raise ConfigurationError(
+            f"CAC_EHR_PRIVATE_KEY_FILE is not a PEM private key: {exc}"
+        ) from exc
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        return "ES384"
+    if isinstance(key, rsa.RSAPrivateKey):
+        return "RS384"
+    raise ConfigurationError("CAC_EHR_PRIVATE_KEY_FILE must hold an RSA or EC (P-384) key")
 
 
 def build_ehr(settings: Settings) -> FHIRHTTPClient:
@@ -41,7 +64,7 @@ def build_ehr(settings: Settings) -> FHIRHTTPClient:
             key = Path(settings.ehr_private_key_file).read_text()
         except OSError as exc:
             raise ConfigurationError(f"cannot read CAC_EHR_PRIVATE_KEY_FILE: {exc}") from exc
-        algorithm = "ES384" if "EC PRIVATE KEY" in key else "RS384"
+        algorithm = key_algorithm(key)
         auth = SMARTBackendAuth(
             settings.ehr_token_url,
             settings.ehr_client_id,
