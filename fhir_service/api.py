@@ -8,6 +8,7 @@ audited (IHE BALP), refusals included.
 
 from __future__ import annotations
 
+import hmac
 import json
 import logging
 from collections.abc import Iterable, Sequence
@@ -24,6 +25,7 @@ from sqlalchemy import Engine, text
 from fhir_service.auth import ANONYMOUS, Interaction, Principal, TokenValidator
 from fhir_service.ehr import EHRReader
 from fhir_service.errors import (
+    AuthenticationError,
     EHRReadError,
     InvalidResourceError,
     InvalidValueError,
@@ -388,7 +390,19 @@ def post_bundle() -> Response:
     )
 
 
+#: Header carrying the subscription's shared secret (Subscription.channel.header on the EHR side).
+NOTIFICATION_SECRET_HEADER = "X-CAC-Notification-Secret"
+
+
 def _notification(data: dict[str, Any]) -> Response:
+    secret = service().settings.notification_secret
+    if secret is not None:
+        given = request.headers.get(NOTIFICATION_SECRET_HEADER, "")
+        if not hmac.compare_digest(given.encode(), secret.encode()):
+            raise AuthenticationError(
+                f"a subscription notification needs the {NOTIFICATION_SECRET_HEADER} header with"
+                " the shared secret configured for this subscription"
+            )
     notification = parse_notification(data)
     if notification.type is not NotificationType.EVENT_NOTIFICATION:
         outcome = build_operation_outcome(

@@ -497,6 +497,18 @@ class TestSubscriptionNotification:
         assert outcome(response)[0] == "transient"
         assert response.headers["Retry-After"]
 
+    def test_shared_secret_is_checked_when_configured(
+        self, make_app: AppFactory, auth: dict[str, str], ehr: FakeEHR
+    ) -> None:
+        reader = HTTPEHRReader(ehr.base_url, timeout_s=2)
+        client = make_app(ehr_reader=reader, notification_secret="s3cret").test_client()
+        body = notification(kind="heartbeat")
+        assert post_json(client, "/fhir", body, auth).status_code == 401
+        wrong = {**auth, "X-CAC-Notification-Secret": "guess"}
+        assert post_json(client, "/fhir", body, wrong).status_code == 401
+        right = {**auth, "X-CAC-Notification-Secret": "s3cret"}
+        assert post_json(client, "/fhir", body, right).status_code == 200
+
     def test_heartbeat_is_acknowledged(
         self, make_app: AppFactory, auth: dict[str, str], ehr: FakeEHR
     ) -> None:
