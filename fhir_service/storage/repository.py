@@ -324,7 +324,8 @@ class OrderStore:
             return AcceptResult(AcceptOutcome.CREATED, prepared)
         m = row._mapping
         current = _task_record(row)
-        if m["version_key"] == intake.version_key:
+        # a cancellation counts even if the placer did not bump meta.versionId
+        if m["version_key"] == intake.version_key and not cancel:
             return AcceptResult(AcceptOutcome.EXISTING, current)
         if cancel:
             if current.status is TaskStatus.CANCELLED:

@@ -91,6 +91,12 @@ class TestOrderStoreAccept:
         assert again.outcome is AcceptOutcome.EXISTING
         assert TaskStore(engine).get(first.task.id).status is TaskStatus.CANCELLED
 
+    def test_revoke_without_a_new_version_id_still_cancels(self, engine: Engine) -> None:
+        store = OrderStore(engine)
+        store.accept(intake())
+        cancelled = store.accept(intake(status="revoked"))
+        assert cancelled.outcome is AcceptOutcome.CANCELLED
+
     def test_revoking_a_completed_order_is_a_conflict(self, engine: Engine) -> None:
         store = OrderStore(engine)
         task_id = store.accept(intake()).task.id
