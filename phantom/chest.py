@@ -182,6 +182,18 @@ class ChestPhantomConfig:
     """Angle of the long axis below the axial plane."""
     heart_roll_deg: float = 0.0
     epicardial_fat_mm: float = 6.0
+    body_aspect: float = 0.7
+    """Antero-posterior / lateral size of the body."""
+    heart_aspect: tuple[float, float] = (0.724, 0.69)
+    """The heart's two short semi-axes relative to its long one."""
+    aorta_tilt_deg: tuple[float, float] = (6.8, 2.3)
+    """Tilt of the ascending aorta from vertical towards the patient's right and anterior."""
+    descending_aorta_offset_mm: tuple[float, float] = (0.0, 0.0)
+    fat_hu: float = FAT_HU
+    lung_hu: float = LUNG_HU
+    blood_hu: float = BLOOD_HU
+    """Blood and myocardium alike (no contrast)."""
+    muscle_hu: float = MUSCLE_HU
     fov_offset_mm: tuple[float, float] = (0.0, 0.0)
     table_z_mm: float = -140.0
     """Patient z of the heart centre (a real-looking table position)."""
@@ -225,6 +237,30 @@ class ChestPhantomConfig:
         if not 3.0 <= self.epicardial_fat_mm <= 15.0:
             raise PhantomConfigError(
                 f"epicardial_fat_mm must be 3-15 mm, got {self.epicardial_fat_mm}"
+            )
+        for name, lo, hi in (
+            ("body_aspect", 0.55, 0.85),
+            ("fat_hu", -130.0, -70.0),
+            ("lung_hu", -920.0, -750.0),
+            ("blood_hu", 20.0, 60.0),
+            ("muscle_hu", 30.0, 70.0),
+        ):
+            if not lo <= getattr(self, name) <= hi:
+                raise PhantomConfigError(
+                    f"{name} must be {lo:g} to {hi:g}, got {getattr(self, name)}"
+                )
+        if not all(0.55 <= v <= 0.9 for v in self.heart_aspect):
+            raise PhantomConfigError(
+                f"heart_aspect must be two values in 0.55-0.9, got {self.heart_aspect}"
+            )
+        if not all(-20.0 <= v <= 20.0 for v in self.aorta_tilt_deg):
+            raise PhantomConfigError(
+                f"aorta_tilt_deg must be two angles in -20-20, got {self.aorta_tilt_deg}"
+            )
+        if not all(-10.0 <= v <= 10.0 for v in self.descending_aorta_offset_mm):
+            raise PhantomConfigError(
+                f"descending_aorta_offset_mm must be two values in -10-10 mm, got "
+                f"{self.descending_aorta_offset_mm}"
             )
         if not 0.0 < self.mass_factor_mg_per_cm3_hu < 10.0:
             raise PhantomConfigError(
@@ -305,6 +341,21 @@ class ChestPhantomConfig:
         }
         if not heavy and rng.random() < 0.15:
             draw["mitral_annulus_calcs"] = int(rng.integers(3, 8))
+        # Inter-patient variation of shapes and tissue attenuation (its own stream).
+        var = np.random.default_rng([seed, 9])
+        draw["body_aspect"] = round(float(var.uniform(0.62, 0.78)), 3)
+        draw["heart_aspect"] = tuple(round(float(v), 3) for v in var.uniform(0.64, 0.8, 2))
+        draw["aorta_tilt_deg"] = (
+            round(float(var.uniform(0.0, 14.0)), 1),
+            round(float(var.uniform(-4.0, 8.0)), 1),
+        )
+        draw["descending_aorta_offset_mm"] = tuple(
+            round(float(v), 1) for v in var.uniform(-6.0, 6.0, 2)
+        )
+        draw["fat_hu"] = round(float(var.uniform(-115.0, -85.0)), 1)
+        draw["lung_hu"] = round(float(var.uniform(-880.0, -820.0)), 1)
+        draw["blood_hu"] = round(float(var.uniform(33.0, 48.0)), 1)
+        draw["muscle_hu"] = round(float(var.uniform(42.0, 58.0)), 1)
         draw.update({k: v for k, v in overrides.items() if k != "plaques"})
         draw["plaques"] = ()
         config = cls(**draw)
@@ -386,6 +437,12 @@ class _Anatomy:
         return np.asarray(self.heart_center + self.frame @ local + out_mm * normal)
 
 
+def _tilted(right_deg: float, anterior_deg: float) -> FloatArray:
+    """Unit vector pointing up (+z), tilted towards the patient's right (-x) and anterior (-y)."""
+    v = np.array([-math.tan(math.radians(right_deg)), -math.tan(math.radians(anterior_deg)), 1.0])
+    return np.asarray(v / np.linalg.norm(v), dtype=np.float64)
+
+
 def _all_paths(anatomy: _Anatomy) -> list[_Path]:
     """Every coronary centreline: the four arteries and their side branches."""
     return [*anatomy.paths.values(), *(b for bs in anatomy.branches.values() for b in bs)]
@@ -419,14 +476,14 @@ def _densify(points: list[FloatArray], radii: list[float], step_mm: float = 0.5)
 def _build_anatomy(cfg: ChestPhantomConfig) -> _Anatomy:
     s = cfg.patient_scale
     h = cfg.heart_scale
-    body_axes = (160.0 * s, 112.0 * s)
+    body_axes = (160.0 * s, 160.0 * s * cfg.body_aspect)
     fat_mm = cfg.subcutaneous_fat_mm
     muscle_mm = 12.0 * s
     wall = fat_mm + muscle_mm + 9.0 * s
     cavity_axes = (body_axes[0] - wall, body_axes[1] - wall)
     ox, oy, oz = cfg.heart_offset_mm
     heart_center = np.array([25.0 * s + ox, -24.0 * s + oy, cfg.table_z_mm + oz])
-    heart_axes = (58.0 * h, 42.0 * h, 40.0 * h)
+    heart_axes = (58.0 * h, 58.0 * h * cfg.heart_aspect[0], 58.0 * h * cfg.heart_aspect[1])
     frame = _heart_frame(cfg.heart_azimuth_deg, cfg.heart_elevation_deg, cfg.heart_roll_deg)
     vb_axes = (20.0 * s, 17.0 * s)
 
@@ -447,18 +504,31 @@ def _build_anatomy(cfg: ChestPhantomConfig) -> _Anatomy:
     )
     if need > 1.0:
         cavity_axes = (cavity_axes[0] * need, cavity_axes[1] * need)
+    # Spine and descending aorta sit behind the heart: push them back (with the posterior wall)
+    # where the heart would reach them.
+    push = 0.0
     near_spine = np.abs(shell[0]) < vb_axes[0] + 5.0 * s
     if near_spine.any():
         vb_front = cavity_axes[1] + wall - 70.0 * s - vb_axes[1]
-        push = float(shell[1][near_spine].max()) + 3.0 - vb_front
-        if push > 0:
-            cavity_axes = (cavity_axes[0], cavity_axes[1] + push)
+        push = max(push, float(shell[1][near_spine].max()) + 3.0 - vb_front)
+    da_dx, da_dy = cfg.descending_aorta_offset_mm
+    da_reach = 11.5 * s + 2.0
+    da_x = vb_axes[0] + 5.0 * s + da_dx
+    da_y = cavity_axes[1] + wall - 84.0 * s + da_dy
+    off_x = shell[0] - da_x
+    near_da = np.abs(off_x) < da_reach
+    if near_da.any():
+        limit = da_y - np.sqrt(da_reach**2 - off_x[near_da] ** 2)
+        push = max(push, float(np.max(shell[1][near_da] - limit)))
+    if push > 0:
+        cavity_axes = (cavity_axes[0], cavity_axes[1] + push)
     body_axes = (cavity_axes[0] + wall, cavity_axes[1] + wall)
 
     vb_center = (0.0, body_axes[1] - 70.0 * s)
     canal_center = (0.0, vb_center[1] + vb_axes[1] + 9.0 * s)
     da_radius = 11.5 * s
-    da_center = (vb_axes[0] + 5.0 * s, vb_center[1] - 14.0 * s)
+    dax, day = cfg.descending_aorta_offset_mm
+    da_center = (vb_axes[0] + 5.0 * s + dax, vb_center[1] - 14.0 * s + day)
     sternum_axes = (14.0 * s, 6.0 * s)
     sternum_center = (0.0, -(cavity_axes[1] + 6.0 * s))
 
@@ -479,7 +549,7 @@ def _build_anatomy(cfg: ChestPhantomConfig) -> _Anatomy:
         l_av=l_av,
         root_center=heart_center,
         root_radius=root_radius,
-        aa_dir=np.array([-0.12, -0.04, 1.0]) / math.hypot(0.12, 0.04, 1.0),
+        aa_dir=_tilted(*cfg.aorta_tilt_deg),
         aa_radius=aa_radius,
         pa_start=heart_center,
         pa_dir=np.array([0.25, 0.35, 1.0]) / math.hypot(0.25, 0.35, 1.0),
@@ -1052,24 +1122,24 @@ class _Renderer:
         muscle = _ellipse(xx, yy, 0.0, 0.0, bx - anatomy.fat_mm, by - anatomy.fat_mm) <= 1.0
         self.cavity = _ellipse(xx, yy, 0.0, 0.0, *anatomy.cavity_axes) <= 1.0
         base = np.full(xx.shape, AIR_HU, dtype=np.float32)
-        base[body] = FAT_HU
-        base[muscle] = MUSCLE_HU
-        base[self.cavity] = LUNG_HU
+        base[body] = self.cfg.fat_hu
+        base[muscle] = self.cfg.muscle_hu
+        base[self.cavity] = self.cfg.lung_hu
         band = _ellipse(xx, yy, 4.0 * s, -12.0 * s, 30.0 * s, anatomy.cavity_axes[1]) <= 1.0
-        base[band & self.cavity] = FAT_HU
+        base[band & self.cavity] = self.cfg.fat_hu
         self.base = base
 
         # Static overlay drawn over the heart: descending aorta, oesophagus, spine, sternum.
         overlay = np.full(xx.shape, np.nan, dtype=np.float32)
         dax, day = anatomy.da_center
         da_d2 = (xx - dax) ** 2 + (yy - day) ** 2
-        overlay[da_d2 <= (anatomy.da_radius + 2.5) ** 2] = FAT_HU
-        overlay[da_d2 <= anatomy.da_radius**2] = BLOOD_HU
+        overlay[da_d2 <= (anatomy.da_radius + 2.5) ** 2] = self.cfg.fat_hu
+        overlay[da_d2 <= anatomy.da_radius**2] = self.cfg.blood_hu
         vx, vy = anatomy.vb_center
         oes = ((xx - 6.0 * s) ** 2 + (yy - (vy - anatomy.vb_axes[1] - 9.0 * s)) ** 2) <= (
             7.0 * s
         ) ** 2
-        overlay[oes] = MUSCLE_HU
+        overlay[oes] = self.cfg.muscle_hu
         cx, cy = anatomy.canal_center
         arch = ((xx - cx) ** 2 + (yy - cy) ** 2) <= (anatomy.canal_radius + 6.0 * s) ** 2
         spinous = _ellipse(xx, yy, cx, cy + 18.0 * s, 4.5 * s, 12.0 * s) <= 1.0
@@ -1146,7 +1216,7 @@ class _Renderer:
                 (60.0 * s, 15.0 * s),
                 (85.0 * s, 80.0 * s, 60.0 * s),
                 bottom + 0.2 * (hz - bottom),
-                BLOOD_HU,
+                self.cfg.blood_hu,
             ),
         )
 
@@ -1234,25 +1304,25 @@ class _Renderer:
         stencil = (self.st_oy, self.st_ox)
         r_g, c_g = self._splat(plane.shape, z, self.c_pts, self.c_rg, stencil)
         keep = fat_inside[r_g, c_g]
-        plane[r_g[keep], c_g[keep]] = FAT_HU
+        plane[r_g[keep], c_g[keep]] = self.cfg.fat_hu
         self._root(plane, z)
         r_v, c_v = self._splat(plane.shape, z, self.c_pts, self.c_rv, stencil)
-        plane[r_v, c_v] = BLOOD_HU
+        plane[r_v, c_v] = self.cfg.blood_hu
 
     def _lung_vessels(self, plane: npt.NDArray[np.float32], z: float) -> None:
         """Pulmonary vessels, drawn only where the plane is still lung."""
         rows, cols = self._splat(
             plane.shape, z, self.lung_pts, self.lung_r, (self.lung_oy, self.lung_ox)
         )
-        keep = plane[rows, cols] == np.float32(LUNG_HU)
-        plane[rows[keep], cols[keep]] = BLOOD_HU
+        keep = plane[rows, cols] == np.float32(self.cfg.lung_hu)
+        plane[rows[keep], cols[keep]] = self.cfg.blood_hu
 
     def _root(self, plane: npt.NDArray[np.float32], z: float) -> None:
         an = self.an
         top = an.grid.z_mm[-1] + 20.0
         length = (top - an.root_center[2]) / an.aa_dir[2]
-        self._tube(plane, z, an.root_center, an.aa_dir, an.aa_radius, BLOOD_HU, length)
-        self._tube(plane, z, an.root_center, an.aa_dir, an.root_radius, BLOOD_HU, 0.0)
+        self._tube(plane, z, an.root_center, an.aa_dir, an.aa_radius, self.cfg.blood_hu, length)
+        self._tube(plane, z, an.root_center, an.aa_dir, an.root_radius, self.cfg.blood_hu, 0.0)
 
     def plane(self, z: float) -> npt.NDArray[np.float32]:
         an = self.an
@@ -1273,8 +1343,8 @@ class _Renderer:
             box = plane[self.hbox]
             cav = self.cavity[self.hbox] | (qf <= 1.0)
             box[(qf <= self.pericardium_q) & cav] = PERICARDIUM_HU
-            box[(qf <= 1.0)] = FAT_HU
-            box[qm <= 1.0] = BLOOD_HU
+            box[(qf <= 1.0)] = self.cfg.fat_hu
+            box[qm <= 1.0] = self.cfg.blood_hu
             fat_inside[self.hbox] = qf <= 1.0
         self._tube(
             plane,
@@ -1282,7 +1352,7 @@ class _Renderer:
             an.pa_start,
             an.pa_dir,
             an.pa_radius,
-            BLOOD_HU,
+            self.cfg.blood_hu,
             (an.grid.z_mm[-1] + 20.0 - an.pa_start[2]) / an.pa_dir[2],
         )
         self._root(plane, z)

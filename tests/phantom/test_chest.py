@@ -145,6 +145,14 @@ class TestAnatomy:
         z, y, x = index_of(noiseless, marks["vertebral_body"])
         assert noiseless.distractor_labels[z, y, x] == Distractor.BONE
 
+    def test_tissue_values_vary_between_patients(self) -> None:
+        config = ChestPhantomConfig(lung_hu=-880.0, blood_hu=34.0, noise_sd_hu=0.0, **SMALL)
+        study = chest_phantom(config)
+        hu = study.volume.hu
+        assert float(np.median(hu[(hu < -700) & (hu > -950)])) == pytest.approx(-880.0, abs=10.0)
+        marks = chest_landmarks(config)
+        assert roi_mean(study, marks["heart_center"]) == pytest.approx(34.0, abs=1.0)
+
     def test_ostia_on_the_aortic_root(self, reference: PhantomStudy) -> None:
         marks = chest_landmarks(reference.config)
         root = np.array(marks["aortic_root"])
@@ -269,6 +277,8 @@ class TestConfig:
             ("noise_sd_hu", -1.0),
             ("heart_scale", 2.0),
             ("surgical_clips", -1),
+            ("lung_hu", -500.0),
+            ("heart_aspect", (0.3, 0.7)),
         ],
     )
     def test_rejects_out_of_range(self, field: str, value: float) -> None:
@@ -294,4 +304,6 @@ class TestConfig:
             assert config.slice_thickness_mm in (2.5, 3.0)
             assert config.increment_mm <= config.slice_thickness_mm
             assert 10.0 <= config.noise_sd_hu <= 35.0
+            assert -115.0 <= config.fat_hu <= -85.0
+            assert 33.0 <= config.blood_hu <= 48.0
             assert config.plaques
