@@ -73,8 +73,12 @@ OSTIUM_ABOVE_EXIT_MM = 15.0
 #: The aortic root (sinuses, valve) spans up to this many aortic radii down the aortic axis
 #: from where the tracked aorta enters the heart's silhouette.
 ROOT_LENGTH_RADII = 4.5
-#: Calcium on the aortic wall is told from the coronary ostia down to this many radii below it.
-ROOT_WALL_RADII = 1.5
+#: The coronary ostia and the calcium of the root's wall lie down to this many radii below
+#: where the aorta enters the heart.
+ROOT_WALL_RADII = 2.0
+#: At the ostia, calcium with at least this share of fat around it lies outside the aortic wall,
+#: in a coronary artery's wall (the aortic wall has blood on its inner side).
+OSTIAL_FAT_MIN = 0.45
 #: Origin of the cardiac frame: this many aortic radii down the aortic axis from that point.
 FRAME_ORIGIN_RADII = 1.5
 #: Aortic wall: within this distance (mm) of the tracked aortic wall.
@@ -92,9 +96,11 @@ LEFT_MAIN_REACH_MM = 12.0
 #: hearts, most people) posterior. Design parameters of this detector from that anatomy.
 AV_GROOVE_BAND_MM = 15.0
 RCA_LAD_BOUNDARY_DEG = -10.0
-LAD_LCX_BASE_DEG = 30.0
-LAD_LCX_APICAL_DEG = 60.0
+LAD_LCX_BASE_DEG = 55.0
+LAD_LCX_APICAL_DEG = 90.0
 POSTERIOR_GROOVE_DEG = 150.0
+#: At the base, the crux (where the RCA ends in right-dominant hearts) lies beyond this angle.
+CRUX_DEG = 165.0
 #: Noise: a small candidate (largest slice area below :data:`NOISE_MAX_AREA_MM2`) whose peak is
 #: less than this many noise SDs above its surroundings.
 NOISE_PEAK_SD = 5.0
@@ -116,9 +122,9 @@ FAT_CONTACT_MIN = 0.25
 #: Pericardium: the outer boundary of the epicardial fat. A candidate at least this far (mm)
 #: from the heart's muscle, or at least CORONARY_HEART_MM from it and within
 #: PERICARDIAL_LUNG_MM of the lung, is pericardial; coronary arteries lie on the muscle.
-PERICARDIAL_HEART_MM = 7.5
+PERICARDIAL_HEART_MM = 7.0
 CORONARY_HEART_MM = 5.0
-PERICARDIAL_LUNG_MM = 3.0
+PERICARDIAL_LUNG_MM = 4.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,7 +279,7 @@ def _artery(frame: _Frame, p: npt.NDArray[np.float64]) -> tuple[Artery, str]:
     at_base = a <= AV_GROOVE_BAND_MM
     where = f"{a:.0f} mm toward the apex, {theta:+.0f} deg around the long axis"
     if abs(theta) >= POSTERIOR_GROOVE_DEG:
-        if not at_base or theta < 0:
+        if not at_base or theta < 0 or theta >= CRUX_DEG:
             return Artery.RCA, f"posterior interventricular groove / crux ({where})"
         return Artery.LCX, f"left atrioventricular groove, posterior ({where})"
     if theta < RCA_LAD_BOUNDARY_DEG:
@@ -401,7 +407,9 @@ def detect_coronary_calcium(volume: CTVolume, candidates: CandidateSet) -> Coron
             (cz, cj, ci),
             coarse,
             sigma,
-            functools.partial(_surroundings, volume.hu, cand, pixel_spacing, threshold),
+            functools.cache(
+                functools.partial(_surroundings, volume.hu, cand, pixel_spacing, threshold)
+            ),
         )
         if label.excluded is ExclusionReason.METAL:
             metal_ids.append(cand.lesion_id)
@@ -514,7 +522,13 @@ def _decide(
             detail=f"wall of the descending aorta ({desc_wall:.1f} mm from the tracked wall)",
         )
     asc_wall = _tube_wall_distance(maps.ascending, z_index, cj, ci, sy)
-    if asc_wall <= AORTIC_WALL_MARGIN_MM:
+    near_ostia = (
+        frame is not None
+        and float((p - frame.exit) @ frame.aorta_direction) >= -OSTIUM_ABOVE_EXIT_MM
+    )
+    if asc_wall <= AORTIC_WALL_MARGIN_MM and not (
+        near_ostia and surroundings()[1] >= OSTIAL_FAT_MIN
+    ):
         return LesionLabel(
             excluded=ExclusionReason.AORTA,
             detail=f"wall of the ascending aorta ({asc_wall:.1f} mm from the tracked wall)",
@@ -562,7 +576,12 @@ def _decide(
             detail=f"aortic valve or root: {off_axis:.0f} mm from the aortic axis (radius "
             f"{radius:.0f} mm), {along:.0f} mm down it from where the aorta enters the heart",
         )
-    if -radius <= along <= ROOT_WALL_RADII * radius and off_axis <= radius + AORTIC_WALL_MARGIN_MM:
+    in_ostial_span = -OSTIUM_ABOVE_EXIT_MM <= along <= ROOT_WALL_RADII * radius
+    if (
+        in_ostial_span
+        and off_axis <= radius + AORTIC_WALL_MARGIN_MM
+        and fat_fraction < OSTIAL_FAT_MIN
+    ):
         return LesionLabel(
             excluded=ExclusionReason.AORTA,
             detail=f"wall of the aortic root ({off_axis - radius:+.0f} mm from the wall)",
@@ -589,7 +608,7 @@ def _decide(
             detail=f"inside the blood pool or myocardium (fat around it {100 * fat_fraction:.0f} "
             f"%, {feat['depth_mm']:.0f} mm deep), where no coronary artery runs",
         )
-    if in_root_span and off_axis <= radius + LEFT_MAIN_REACH_MM:
+    if in_ostial_span and off_axis <= radius + LEFT_MAIN_REACH_MM:
         # at the root, outside its wall: the first millimetres of the coronary arteries
         if _angle_deg(frame, radial) >= 0:
             return LesionLabel(
