@@ -1355,8 +1355,7 @@ class _Renderer:
             self.cfg.blood_hu,
             (an.grid.z_mm[-1] + 20.0 - an.pa_start[2]) / an.pa_dir[2],
         )
-        self._root(plane, z)
-        self._coronary(plane, z, fat_inside)
+        self._coronary(plane, z, fat_inside)  # grooves, then the aortic root, then vessels
         self._lung_vessels(plane, z)
         # Static overlay: descending aorta, oesophagus, spine and sternum.
         plane[self.overlay_mask] = self.overlay_values
