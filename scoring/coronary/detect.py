@@ -269,9 +269,10 @@ def _artery(frame: _Frame, p: npt.NDArray[np.float64]) -> tuple[Artery, str]:
     """Artery of a coronary candidate at canonical position ``p`` (mm), and why.
 
     Posterior (beyond :data:`POSTERIOR_GROOVE_DEG`): the crux and posterior interventricular
-    groove (RCA), or the end of the LCX when still at the base on the left. Right of
-    :data:`RCA_LAD_BOUNDARY_DEG`: RCA. At the base and left of :data:`LAD_LCX_BASE_DEG`: LCX.
-    Else up to :data:`LAD_LCX_APICAL_DEG`: LAD; beyond: LCX territory (lateral wall).
+    groove (RCA), or the end of the LCX when still at the base on the left short of
+    :data:`CRUX_DEG`. Right of :data:`RCA_LAD_BOUNDARY_DEG`: RCA. At the base and left of
+    :data:`LAD_LCX_BASE_DEG`: LCX. Else up to :data:`LAD_LCX_APICAL_DEG`: LAD (with its
+    diagonal territory); beyond: LCX territory (lateral wall).
     """
     d = p - frame.origin
     a = float(d @ frame.long_axis)
