@@ -291,10 +291,11 @@ class OrderJob:
             identifier = result_identifier(
                 str(service_request["id"]), chosen.series_instance_uid, self.deps.algorithm_version
             )
-            existing = ehr.search(
-                DiagnosticReport,
-                {"identifier": f"{RESULT_IDENTIFIER_SYSTEM}|{identifier}/report"},
-            )
+            with self.timings.step("dedupe"):
+                existing = ehr.search(
+                    DiagnosticReport,
+                    {"identifier": f"{RESULT_IDENTIFIER_SYSTEM}|{identifier}/report"},
+                )
             if existing:
                 report_ref = f"DiagnosticReport/{existing[0].id}"
                 store.transition(
