@@ -102,10 +102,8 @@ def create_app(
     validator = None if settings.auth_disabled else TokenValidator.from_settings(settings)
     if settings.auth_disabled:
         logger.warning(AUTH_DISABLED_WARNING)
-    if ehr_reader is None and settings.ehr_base_url:
-        ehr_reader = HTTPEHRReader(
-            settings.ehr_base_url, token=settings.ehr_token, timeout_s=settings.ehr_timeout_s
-        )
+    if ehr_reader is None:
+        ehr_reader = HTTPEHRReader.from_settings(settings)
     app.extensions["cac"] = Service(
         settings=settings,
         engine=engine,

@@ -8,6 +8,7 @@ import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qs
 
 import pytest
 from flask.testing import FlaskClient
@@ -392,14 +393,26 @@ class FakeEHR:
     def __init__(self) -> None:
         self.resources: dict[str, tuple[int, Any]] = {}
         self.requests: list[str] = []
+        self.authorizations: list[str | None] = []
+        self.token_forms: list[dict[str, list[str]]] = []
         ehr = self
 
         class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # the token endpoint
+                length = int(self.headers.get("Content-Length", "0"))
+                ehr.token_forms.append(parse_qs(self.rfile.read(length).decode()))
+                token = {"access_token": f"tok-{len(ehr.token_forms)}", "expires_in": 300}
+                self._answer(200, token)
+
             def do_GET(self) -> None:
                 ehr.requests.append(self.path)
+                ehr.authorizations.append(self.headers.get("Authorization"))
                 status, body = ehr.resources.get(
                     self.path, (404, {"resourceType": "OperationOutcome"})
                 )
+                self._answer(status, body)
+
+            def _answer(self, status: int, body: Any) -> None:
                 payload = json.dumps(body).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", FHIR_JSON)
