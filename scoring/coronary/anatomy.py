@@ -209,6 +209,30 @@ def _lungs(coarse: CoarseGrid) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bo
     return keep[labels], is_outside[labels]
 
 
+def _fill_convex(
+    vertices: npt.NDArray[np.float64], shape: tuple[int, ...]
+) -> npt.NDArray[np.bool_]:
+    """Rasterise a convex polygon (``(n, 2)`` row/column vertices in order) row by row."""
+    out = np.zeros(shape, dtype=bool)
+    start = vertices
+    end = np.roll(vertices, -1, axis=0)
+    r_lo, r_hi = math.ceil(vertices[:, 0].min()), math.floor(vertices[:, 0].max())
+    rows = np.arange(max(r_lo, 0), min(r_hi, shape[0] - 1) + 1, dtype=np.float64)
+    if rows.size == 0:
+        return out
+    dr = end[:, 0] - start[:, 0]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        t = (rows[:, None] - start[None, :, 0]) / dr[None, :]
+    crossing = (t >= 0) & (t <= 1) & (dr[None, :] != 0)
+    cols = start[None, :, 1] + t * (end[:, 1] - start[:, 1])[None, :]
+    lo = np.where(crossing, cols, np.inf).min(axis=1)
+    hi = np.where(crossing, cols, -np.inf).max(axis=1)
+    for row, a, b in zip(rows.astype(int).tolist(), lo.tolist(), hi.tolist(), strict=True):
+        if a <= b:
+            out[row, max(math.ceil(a - 0.5), 0) : min(math.floor(b + 0.5), shape[1] - 1) + 1] = True
+    return out
+
+
 def _cavity(lungs: npt.NDArray[np.bool_], coarse: CoarseGrid) -> npt.NDArray[np.bool_]:
     """Convex hull of the lungs, per slab of slices (lungs of neighbouring slices included)."""
     window = max(1, round(CAVITY_Z_WINDOW_MM / coarse.spacing_mm[0]))
@@ -225,11 +249,7 @@ def _cavity(lungs: npt.NDArray[np.bool_], coarse: CoarseGrid) -> npt.NDArray[np.
             hull = ConvexHull(points)
         except QhullError:
             continue
-        (r0, c0), (r1, c1) = points.min(axis=0).astype(int), points.max(axis=0).astype(int)
-        yy, xx = np.mgrid[r0 : r1 + 1, c0 : c1 + 1]
-        grid = np.stack([yy.ravel(), xx.ravel()], axis=1).astype(np.float64)
-        inside = np.all(grid @ hull.equations[:, :2].T + hull.equations[:, 2] <= 0.5, axis=1)
-        cavity[z0 : z0 + slab, r0 : r1 + 1, c0 : c1 + 1] = inside.reshape(yy.shape)
+        cavity[z0 : z0 + slab] = _fill_convex(points[hull.vertices], plane.shape)
     return cavity
 
 
@@ -344,21 +364,27 @@ def _noise_sd(
     return float(np.median(values)) if values else float("nan")
 
 
-def _maxima(
-    dist_mm: npt.NDArray[np.float32], lo: float, hi: float
-) -> list[tuple[float, float, float]]:
-    """Local maxima of a 2-D distance map within ``[lo, hi]`` mm: (row, col, radius)."""
-    peaks = (dist_mm >= lo) & (dist_mm <= hi)
+def _maxima_3d(
+    dist_mm: npt.NDArray[np.float32], lo: float, hi: float, where: npt.NDArray[np.bool_]
+) -> dict[int, list[tuple[float, float, float]]]:
+    """In-plane local maxima of per-slice distance maps within ``[lo, hi]`` mm, per slice, at
+    ``where``."""
+    peaks = (dist_mm >= lo) & (dist_mm <= hi) & where
+    out: dict[int, list[tuple[float, float, float]]] = {}
     if not peaks.any():
-        return []
-    peaks &= dist_mm == ndimage.maximum_filter(dist_mm, size=5)
-    labels, n = ndimage.label(peaks)
+        return out
+    peaks &= dist_mm == ndimage.maximum_filter(dist_mm, size=(1, 5, 5))
+    in_plane = np.zeros((3, 3, 3), dtype=bool)
+    in_plane[1] = True
+    labels, n = ndimage.label(peaks, structure=in_plane)
     if n == 0:
-        return []
+        return out
     index = np.arange(1, n + 1)
     positions = ndimage.maximum_position(dist_mm, labels, index)
     values = ndimage.maximum(dist_mm, labels, index)
-    return [(float(p[0]), float(p[1]), float(v)) for p, v in zip(positions, values, strict=True)]
+    for pos, value in zip(positions, values, strict=True):
+        out.setdefault(int(pos[0]), []).append((float(pos[1]), float(pos[2]), float(value)))
+    return out
 
 
 def _tubes(
@@ -396,15 +422,16 @@ def _tubes(
     r1, c1 = int(rows[-1]) + grow + 1, int(cols[-1]) + grow + 1
     open_tracks: list[dict[str, list[float]]] = []
     done: list[dict[str, list[float]]] = []
-    for z in range(hu.shape[0] - 1, -1, -1):
-        dist = np.asarray(
-            ndimage.distance_transform_edt(tissue[z, r0:r1, c0:c1], sampling=(sy, sx)), np.float32
-        )
-        found = [
-            (r + r0, c + c0, rad)
-            for r, c, rad in _maxima(dist, lo, hi)
-            if cavity[z, round(r) + r0, round(c) + c0]
+    # in-plane distance maps of every slice at once (slices infinitely far apart)
+    dist_all = np.stack(
+        [
+            np.asarray(ndimage.distance_transform_edt(plane, sampling=(sy, sx)), np.float32)
+            for plane in tissue[:, r0:r1, c0:c1]
         ]
+    )
+    maxima_by_slice = _maxima_3d(dist_all, lo, hi, cavity[:, r0:r1, c0:c1])
+    for z in range(hu.shape[0] - 1, -1, -1):
+        found = [(r + r0, c + c0, rad) for r, c, rad in maxima_by_slice.get(z, [])]
         used: set[int] = set()
         still_open = []
         for track in open_tracks:

@@ -87,6 +87,9 @@ AORTIC_WALL_MARGIN_MM = 3.5
 VALVE_MARGIN_MM = 8.0
 #: Left main: up to this far (mm) outside the aortic wall (its usual length is 5-15 mm).
 LEFT_MAIN_REACH_MM = 12.0
+#: The mitral annulus lies on the left side of the heart within this distance (mm) toward the
+#: apex from the aortic root.
+MITRAL_REACH_MM = 40.0
 #: Coronary territories by angle around the heart's long axis (0 = anterior, +90 = the patient's
 #: left, 180 = posterior, negative = right) and by distance toward the apex from the aortic root:
 #: the atrioventricular grooves ring the base within AV_GROOVE_BAND_MM of the root's level;
@@ -598,7 +601,7 @@ def _decide(
         )
     if inside_tissue:
         theta = feat["angle_deg"]
-        if theta > 0.0 and feat["axial_mm"] <= 2 * AV_GROOVE_BAND_MM:
+        if theta > 0.0 and feat["axial_mm"] <= MITRAL_REACH_MM:
             return LesionLabel(
                 excluded=ExclusionReason.MITRAL_ANNULUS,
                 detail=f"in the muscle of the left atrioventricular junction (fat around it "
