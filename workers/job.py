@@ -65,14 +65,8 @@ from fhir_service.mapping.task import TaskStatus
 from fhir_service.settings import AppropriatenessPolicy, ReportCategory, Settings
 from fhir_service.storage import TaskStore
 from interpretation.appropriateness import Severity, appropriateness
-from interpretation.arterial_age import arterial_age
-from interpretation.cac_drs import cac_drs
-from interpretation.chd_risk import chd_risk_10y
 from interpretation.context import PatientContext
-from interpretation.guidance import clinician_guidance
-from interpretation.mesa import mesa_percentile
-from interpretation.progression import progression
-from interpretation.summary import patient_summary
+from interpretation.interpret import interpret
 from scoring import ScoreResult, ScoringParameters, find_candidates, score_candidates
 from scoring.coronary import detect_coronary_calcium
 from workers.context import read_patient_context
@@ -426,27 +420,33 @@ class OrderJob:
     def _figures(
         self, score: ScoreResult, context: PatientContext, scan_date: datetime.date
     ) -> tuple[InterpretationFigures, str, str, str, str]:
-        agatston = score.agatston
-        drs = cac_drs(agatston, score.agatston_by_artery if score.roi != "whole" else None)
-        pct = mesa_percentile(agatston, context.age_years, context.sex, context.race)
-        age = arterial_age(agatston, diabetes=context.diabetes)
-        risk = chd_risk_10y(context, agatston)
-        prior = max(context.prior_scores, key=lambda p: p.date) if context.prior_scores else None
-        prog = progression(agatston, scan_date, prior) if prior is not None else None
-        guidance = clinician_guidance(agatston, context, percentile=pct, progression=prog)
-        summary = patient_summary(agatston, context, progression=prog)
+        """The interpretation (:func:`interpretation.interpret`, as ``cac interpret``) as the
+        figures, guidance, patient summary and risk category the results carry."""
+        result = interpret(
+            score.agatston,
+            context,
+            by_artery=score.agatston_by_artery if score.roi != "whole" else None,
+            scan_date=scan_date,
+        )
+        pct, risk = result.mesa_percentile, result.chd_risk_10y
         figures = InterpretationFigures(
-            cac_drs_category=drs.category,
-            cac_drs_label=drs.label,
-            cac_drs_vessels=drs.vessels,
+            cac_drs_category=result.cac_drs.category,
+            cac_drs_label=result.cac_drs.label,
+            cac_drs_vessels=result.cac_drs.vessels,
             mesa_percentile=pct.value if pct.applicable else None,
             mesa_note=pct.reason,
-            arterial_age_years=age.years,
+            arterial_age_years=result.arterial_age.years,
             chd_risk_10y_pct=risk.with_cac_pct if risk.applicable else None,
             chd_risk_note=risk.reason,
         )
-        guidance_text = " ".join(item.text for item in guidance)
-        return figures, guidance_text, summary, drs.risk_category.value, drs.risk_category.text
+        guidance_text = " ".join(item.text for item in result.clinician_guidance)
+        return (
+            figures,
+            guidance_text,
+            result.patient_summary,
+            result.risk_category.value,
+            result.risk_category.text,
+        )
 
     def _post_results(
         self,
