@@ -8,7 +8,8 @@ Prints:
 - latency p50 over N runs, one order at a time, split into accept (the service persists the order
   and publishes the message), queue (publish -> job start), context (EHR reads), dedupe (search for
   an earlier report), fetch (QIDO + WADO-RS), load (decode + volume), score (candidates, detection,
-  Agatston/volume/mass), interpret, post (Bundle build + transaction round trip), task (durable
+  Agatston/volume/mass), interpret, build (FHIR resources and Bundle), post (the transaction
+  round trip to the EHR), task (durable
   Task updates) and other (framework, polling granularity of 20 ms);
 - overhead = everything but fetch + load + score, as a share of the total (aim < 20 %);
 - baseline measured in the same run: ``cac score`` work alone (load + score in process, no
