@@ -768,7 +768,7 @@ def _draw_plaques(
         # Little calcium, but visible: a heavy-distractor study should still test detection.
         count, r_lo, r_hi, density_range = int(rng.integers(1, 3)), 1.0, 1.6, (350.0, 800.0)
     else:
-        burden = rng.choice(4, p=[0.25, 0.3, 0.25, 0.2])
+        burden = rng.choice(4, p=[0.2, 0.25, 0.35, 0.2])
         count = int(rng.integers(*((1, 3), (2, 5), (4, 9), (8, 15))[burden]))
         r_lo, r_hi = 0.5, (1.2, 1.8, 2.5, 3.0)[burden]
     arteries = list(_ARTERY_PROBABILITY)
