@@ -79,6 +79,9 @@ ROOT_WALL_RADII = 2.0
 #: At the ostia, calcium with at least this share of fat around it lies outside the aortic wall,
 #: in a coronary artery's wall (the aortic wall has blood on its inner side).
 OSTIAL_FAT_MIN = 0.45
+#: Without an ascending aorta, the frame's origin is the centre of the heart's top slab this
+#: thick (mm).
+BASE_SLAB_MM = 15.0
 #: Origin of the cardiac frame: this many aortic radii down the aortic axis from that point.
 FRAME_ORIGIN_RADII = 1.5
 #: Aortic wall: within this distance (mm) of the tracked aortic wall.
@@ -126,8 +129,8 @@ FAT_CONTACT_MIN = 0.25
 #: from the heart's muscle, or at least CORONARY_HEART_MM from it and within
 #: PERICARDIAL_LUNG_MM of the lung, is pericardial; coronary arteries lie on the muscle.
 PERICARDIAL_HEART_MM = 7.0
-CORONARY_HEART_MM = 5.0
-PERICARDIAL_LUNG_MM = 4.0
+CORONARY_HEART_MM = 5.5
+PERICARDIAL_LUNG_MM = 3.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,19 +204,23 @@ def _canonical_mm(
 
 
 def _cardiac_frame(maps: AnatomyMaps, coarse: CoarseGrid) -> _Frame | None:
-    if (
-        maps.root is None
-        or maps.root_radius_mm is None
-        or maps.root_direction is None
-        or not maps.heart.any()
-    ):
+    if not maps.heart.any():
         return None
-    exit_point = _canonical_mm(coarse, *maps.root)
-    direction = np.asarray(maps.root_direction, dtype=np.float64)
-    radius = float(maps.root_radius_mm)
-    origin = exit_point + FRAME_ORIGIN_RADII * radius * direction
     zz, jj, ii = np.nonzero(maps.heart)
     points = _canonical_mm(coarse, zz, jj, ii)
+    if maps.root is None or maps.root_radius_mm is None or maps.root_direction is None:
+        # No ascending aorta: the frame's origin is the middle of the heart's top (its base,
+        # where the root lies), and the aortic zones are switched off (radius 0).
+        top = points[:, 2] >= points[:, 2].max() - BASE_SLAB_MM
+        exit_point = points[top].mean(axis=0)
+        direction = np.array([0.0, 0.0, -1.0])
+        radius = 0.0
+        origin = exit_point
+    else:
+        exit_point = _canonical_mm(coarse, *maps.root)
+        direction = np.asarray(maps.root_direction, dtype=np.float64)
+        radius = float(maps.root_radius_mm)
+        origin = exit_point + FRAME_ORIGIN_RADII * radius * direction
     below = points[:, 2] <= exit_point[2]
     if np.count_nonzero(below) < 50:
         return None
@@ -528,6 +535,7 @@ def _decide(
     asc_wall = _tube_wall_distance(maps.ascending, z_index, cj, ci, sy)
     near_ostia = (
         frame is not None
+        and frame.aorta_radius_mm > 0
         and float((p - frame.exit) @ frame.aorta_direction) >= -OSTIUM_ABOVE_EXIT_MM
     )
     if asc_wall <= AORTIC_WALL_MARGIN_MM and not (
@@ -563,7 +571,8 @@ def _decide(
         }
     )
     radius = frame.aorta_radius_mm
-    if along < -OSTIUM_ABOVE_EXIT_MM and off_axis <= radius + LEFT_MAIN_REACH_MM:
+    has_aorta = radius > 0
+    if has_aorta and along < -OSTIUM_ABOVE_EXIT_MM and off_axis <= radius + LEFT_MAIN_REACH_MM:
         return LesionLabel(
             excluded=ExclusionReason.AORTA,
             detail=f"beside the ascending aorta {-along:.0f} mm above where it enters the heart, "
@@ -573,14 +582,14 @@ def _decide(
     feat["ring_hu"] = ring_hu
     feat["fat_fraction"] = fat_fraction
     inside_tissue = deep or fat_fraction < FAT_CONTACT_MIN
-    in_root_span = -radius <= along <= ROOT_LENGTH_RADII * radius
+    in_root_span = has_aorta and -radius <= along <= ROOT_LENGTH_RADII * radius
     if in_root_span and inside_tissue and off_axis <= radius + VALVE_MARGIN_MM:
         return LesionLabel(
             excluded=ExclusionReason.AORTIC_VALVE,
             detail=f"aortic valve or root: {off_axis:.0f} mm from the aortic axis (radius "
             f"{radius:.0f} mm), {along:.0f} mm down it from where the aorta enters the heart",
         )
-    in_ostial_span = -OSTIUM_ABOVE_EXIT_MM <= along <= ROOT_WALL_RADII * radius
+    in_ostial_span = has_aorta and -OSTIUM_ABOVE_EXIT_MM <= along <= ROOT_WALL_RADII * radius
     if (
         in_ostial_span
         and off_axis <= radius + AORTIC_WALL_MARGIN_MM
@@ -677,7 +686,7 @@ def _anatomy_record(
         )
 
     root_mm = None
-    if frame is not None:
+    if frame is not None and frame.aorta_radius_mm > 0:
         sz, sy, sx = coarse.spacing_mm
         o = frame.origin
         root_mm = _location_mm(frame_c, volume, o[2] / sz, o[1] * f / sy, o[0] * f / sx)
