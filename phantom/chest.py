@@ -186,6 +186,9 @@ class ChestPhantomConfig:
     """Antero-posterior / lateral size of the body."""
     heart_aspect: tuple[float, float] = (0.724, 0.69)
     """The heart's two short semi-axes relative to its long one."""
+    heart_shape: tuple[float, ...] = (0.0,) * 7
+    """Smooth departure of the heart from an ellipsoid: coefficients of the 7 low-order terms of
+    :func:`heart_shape_factor` (all 0: an ellipsoid; each within +/-0.1)."""
     aorta_tilt_deg: tuple[float, float] = (6.8, 2.3)
     """Tilt of the ascending aorta from vertical towards the patient's right and anterior."""
     descending_aorta_offset_mm: tuple[float, float] = (0.0, 0.0)
@@ -249,6 +252,11 @@ class ChestPhantomConfig:
                 raise PhantomConfigError(
                     f"{name} must be {lo:g} to {hi:g}, got {getattr(self, name)}"
                 )
+        if len(self.heart_shape) != 7 or not all(-0.1 <= v <= 0.1 for v in self.heart_shape):
+            raise PhantomConfigError(
+                f"heart_shape must be 7 coefficients in -0.1-0.1, got {self.heart_shape}"
+            )
+        object.__setattr__(self, "heart_shape", tuple(float(v) for v in self.heart_shape))
         if not all(0.55 <= v <= 0.9 for v in self.heart_aspect):
             raise PhantomConfigError(
                 f"heart_aspect must be two values in 0.55-0.9, got {self.heart_aspect}"
@@ -352,6 +360,7 @@ class ChestPhantomConfig:
         draw["descending_aorta_offset_mm"] = tuple(
             round(float(v), 1) for v in var.uniform(-6.0, 6.0, 2)
         )
+        draw["heart_shape"] = tuple(round(float(v), 3) for v in var.uniform(-0.07, 0.07, 7))
         draw["fat_hu"] = round(float(var.uniform(-115.0, -85.0)), 1)
         draw["lung_hu"] = round(float(var.uniform(-880.0, -820.0)), 1)
         draw["blood_hu"] = round(float(var.uniform(33.0, 48.0)), 1)
@@ -395,6 +404,7 @@ class _Anatomy:
     cavity_axes: tuple[float, float]
     heart_center: FloatArray
     heart_axes: tuple[float, float, float]  # along u (apex), m (anterior), left
+    heart_shape: tuple[float, ...]
     frame: FloatArray  # 3x3, columns u, m, left
     fat_mm_epi: float
     l_av: float
@@ -431,10 +441,31 @@ class _Anatomy:
         a, b, c = self.heart_axes
         k = math.sqrt(max(1.0 - l_frac * l_frac, 0.0))
         ang = math.radians(alpha_deg)
-        local = np.array([l_frac * a, k * b * math.cos(ang), k * c * math.sin(ang)])
+        unit = np.array([l_frac, k * math.cos(ang), k * math.sin(ang)])
+        scale = 1.0 / math.sqrt(float(heart_shape_factor(self.heart_shape, unit)))
+        local = scale * unit * np.array([a, b, c])
         normal = local / np.array([a * a, b * b, c * c])
         normal = self.frame @ (normal / np.linalg.norm(normal))
         return np.asarray(self.heart_center + self.frame @ local + out_mm * normal)
+
+
+def heart_shape_factor(
+    coefficients: tuple[float, ...], unit: npt.NDArray[np.floating[Any]]
+) -> npt.NDArray[np.floating[Any]]:
+    """How much the heart's quadratic form is scaled in each direction (1 = ellipsoid).
+
+    ``unit`` is ``(3, ...)``: unit vectors in the heart's normalised frame (long axis / axes
+    lengths). The surface in direction ``d`` lies at ``1 / sqrt(factor(d))`` of the ellipsoid's
+    radius; the terms (``l``, ``m``, ``n``, ``lm``, ``ln``, ``mn``, ``l^2 - 1/3``) make the heart
+    egg-shaped, lopsided or flattened without changing its smoothness.
+    """
+    dl, dm, dn = unit[0], unit[1], unit[2]
+    basis = (dl, dm, dn, dl * dm, dl * dn, dm * dn, dl * dl - 1.0 / 3.0)
+    out = np.ones_like(dl)
+    for coefficient, term in zip(coefficients, basis, strict=True):
+        if coefficient:
+            out = out + coefficient * term
+    return np.asarray(out)
 
 
 def _tilted(right_deg: float, anterior_deg: float) -> FloatArray:
@@ -491,13 +522,10 @@ def _build_anatomy(cfg: ChestPhantomConfig) -> _Anatomy:
     # cavity (and the body with it) instead of poking through the chest wall or the spine.
     cu, cv = np.meshgrid(np.linspace(0.0, math.pi, 25), np.linspace(0.0, 2.0 * math.pi, 49))
     reach = np.array(heart_axes) + cfg.epicardial_fat_mm + 3.0
-    local = np.stack(
-        [
-            reach[0] * np.cos(cu).ravel(),
-            reach[1] * (np.sin(cu) * np.cos(cv)).ravel(),
-            reach[2] * (np.sin(cu) * np.sin(cv)).ravel(),
-        ]
+    unit = np.stack(
+        [np.cos(cu).ravel(), (np.sin(cu) * np.cos(cv)).ravel(), (np.sin(cu) * np.sin(cv)).ravel()]
     )
+    local = reach[:, None] * unit / np.sqrt(heart_shape_factor(cfg.heart_shape, unit))
     shell = heart_center[:, None] + frame @ local
     need = math.sqrt(
         float(np.max((shell[0] / cavity_axes[0]) ** 2 + (shell[1] / cavity_axes[1]) ** 2))
@@ -544,6 +572,7 @@ def _build_anatomy(cfg: ChestPhantomConfig) -> _Anatomy:
         cavity_axes=cavity_axes,
         heart_center=heart_center,
         heart_axes=heart_axes,
+        heart_shape=cfg.heart_shape,
         frame=frame,
         fat_mm_epi=cfg.epicardial_fat_mm,
         l_av=l_av,
@@ -651,11 +680,12 @@ def _build_anatomy(cfg: ChestPhantomConfig) -> _Anatomy:
     }
 
     # Coverage: from below the heart to above the left main and the root, as a calcium scan.
-    inv = frame @ np.diag(np.square(heart_axes)) @ frame.T
-    z_half = math.sqrt(inv[2, 2])
-    top = max(heart_center[2] + z_half, *(p.points[:, 2].max() for p in paths.values()))
+    muscle = frame @ (
+        np.array(heart_axes)[:, None] * unit / np.sqrt(heart_shape_factor(cfg.heart_shape, unit))
+    )
+    top = max(heart_center[2] + muscle[2].max(), *(p.points[:, 2].max() for p in paths.values()))
     top = max(top, root_center[2] + root_radius) + 10.0
-    bottom = heart_center[2] - z_half - 8.0
+    bottom = heart_center[2] + muscle[2].min() - 8.0
     n_slices = math.ceil((top - bottom) / cfg.increment_mm) + 1
     z_mm = bottom + cfg.increment_mm * np.arange(n_slices)
 
@@ -692,7 +722,7 @@ def chest_landmarks(config: ChestPhantomConfig) -> dict[str, tuple[float, float,
     hz = float(an.heart_center[2])
     return {
         "heart_center": _tuple3(an.heart_center),
-        "apex": _tuple3(an.heart_center + an.heart_axes[0] * an.frame[:, 0]),
+        "apex": _tuple3(an.surface(1.0, 0.0, 0.0)),
         "aortic_root": _tuple3(an.root_center),
         "ascending_aorta_top": _tuple3(an.root_center + t_top * an.aa_dir),
         "descending_aorta_top": (an.da_center[0], an.da_center[1], float(z_top)),
@@ -1185,7 +1215,11 @@ class _Renderer:
         f = anatomy.fat_mm_epi
         self.heart_forms = []
         inv_fat = anatomy.frame @ np.diag(np.square([a + f, b + f, c + f])) @ anatomy.frame.T
-        half = np.sqrt(np.diag(inv_fat)) + 4.0
+        sphere = np.random.default_rng(0).normal(size=(3, 2000))
+        sphere /= np.linalg.norm(sphere, axis=0)
+        self.shape = anatomy.heart_shape
+        reach = float(np.max(1.0 / np.sqrt(heart_shape_factor(self.shape, sphere))))
+        half = np.sqrt(np.diag(inv_fat)) * reach + 4.0
         hx, hy, hz = anatomy.heart_center
         self.hz = hz
         ix0, ix1 = np.searchsorted(g.x_mm, [hx - half[0], hx + half[0]])
@@ -1199,6 +1233,14 @@ class _Renderer:
             q0 = amat[0, 0] * dx * dx + 2 * amat[0, 1] * dx * dy + amat[1, 1] * dy * dy
             lin = 2.0 * (amat[0, 2] * dx + amat[1, 2] * dy)
             self.heart_forms.append((q0.astype(np.float32), lin.astype(np.float32), amat[2, 2]))
+        # Normalised heart-frame coordinates of the box (in-plane part; z is added per plane),
+        # for the direction-dependent shape factor.
+        fr = anatomy.frame
+        self.heart_local = [
+            ((fr[0, k] * dx + fr[1, k] * dy) / axis).astype(np.float32)
+            for k, axis in enumerate((a, b, c))
+        ]
+        self.heart_local_z = [float(fr[2, k] / axis) for k, axis in enumerate((a, b, c))]
         self.pericardium_q = (1.0 + 1.5 / (b + f)) ** 2
 
         # Diaphragm domes: liver on the right, spleen and stomach on the left.
@@ -1340,6 +1382,16 @@ class _Renderer:
             (q0f, linf, azzf), (q0m, linm, azzm) = self.heart_forms
             qf = q0f + linf * np.float32(dzh) + np.float32(azzf * dzh * dzh)
             qm = q0m + linm * np.float32(dzh) + np.float32(azzm * dzh * dzh)
+            if any(self.shape):
+                unit = np.stack(
+                    [
+                        part + np.float32(kz * dzh)
+                        for part, kz in zip(self.heart_local, self.heart_local_z, strict=True)
+                    ]
+                ) / np.sqrt(np.maximum(qm, np.float32(1e-6)))
+                factor = heart_shape_factor(self.shape, unit).astype(np.float32)
+                qf = qf * factor
+                qm = qm * factor
             box = plane[self.hbox]
             cav = self.cavity[self.hbox] | (qf <= 1.0)
             box[(qf <= self.pericardium_q) & cav] = PERICARDIUM_HU

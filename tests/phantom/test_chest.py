@@ -145,6 +145,15 @@ class TestAnatomy:
         z, y, x = index_of(noiseless, marks["vertebral_body"])
         assert noiseless.distractor_labels[z, y, x] == Distractor.BONE
 
+    @pytest.mark.parametrize("sign", [1.0, -1.0])
+    def test_non_ellipsoidal_heart_keeps_its_plaques(self, sign: float) -> None:
+        shape = tuple(sign * 0.1 * (-1) ** k for k in range(7))
+        study = chest_phantom(ChestPhantomConfig(heart_shape=shape, noise_sd_hu=0.0, **SMALL))
+        assert study.truth.agatston_by_artery[Artery.LAD] > 0
+        assert study.truth.agatston_by_artery[Artery.RCA] > 0
+        marks = chest_landmarks(study.config)
+        assert roi_mean(study, marks["heart_center"]) == pytest.approx(40.0, abs=1.0)
+
     def test_tissue_values_vary_between_patients(self) -> None:
         config = ChestPhantomConfig(lung_hu=-880.0, blood_hu=34.0, noise_sd_hu=0.0, **SMALL)
         study = chest_phantom(config)
@@ -279,6 +288,7 @@ class TestConfig:
             ("surgical_clips", -1),
             ("lung_hu", -500.0),
             ("heart_aspect", (0.3, 0.7)),
+            ("heart_shape", (0.2, 0, 0, 0, 0, 0, 0)),
         ],
     )
     def test_rejects_out_of_range(self, field: str, value: float) -> None:
