@@ -79,6 +79,10 @@ ROOT_WALL_RADII = 2.0
 #: At the ostia, calcium with at least this share of fat around it lies outside the aortic wall,
 #: in a coronary artery's wall (the aortic wall has blood on its inner side).
 OSTIAL_FAT_MIN = 0.45
+#: ... and on the left side of the root (angles around the long axis, as for the territories),
+#: where the left main leaves it.
+LEFT_OSTIUM_DEG = (0.0, 90.0)
+LEFT_OSTIAL_FAT_MIN = 0.35
 #: Without an ascending aorta, the frame's origin is the centre of the heart's top slab this
 #: thick (mm).
 BASE_SLAB_MM = 15.0
@@ -128,7 +132,7 @@ FAT_CONTACT_MIN = 0.25
 #: Pericardium: the outer boundary of the epicardial fat. A candidate at least this far (mm)
 #: from the heart's muscle, or at least CORONARY_HEART_MM from it and within
 #: PERICARDIAL_LUNG_MM of the lung, is pericardial; coronary arteries lie on the muscle.
-PERICARDIAL_HEART_MM = 7.0
+PERICARDIAL_HEART_MM = 6.5
 CORONARY_HEART_MM = 5.5
 PERICARDIAL_LUNG_MM = 3.0
 
@@ -491,6 +495,18 @@ def _bulk_features(
     }
 
 
+def _ostial_fat_min(frame: _Frame, p: npt.NDArray[np.float64]) -> float:
+    """Share of fat around a calcification at the aortic root above which it is taken for the
+    wall of a coronary ostium rather than of the aorta: lower on the left coronary sinus side,
+    where the left main leaves the root."""
+    from_exit = p - frame.exit
+    radial = from_exit - float(from_exit @ frame.aorta_direction) * frame.aorta_direction
+    theta = _angle_deg(frame, radial)
+    if LEFT_OSTIUM_DEG[0] <= theta <= LEFT_OSTIUM_DEG[1]:
+        return LEFT_OSTIAL_FAT_MIN
+    return OSTIAL_FAT_MIN
+
+
 def _decide(
     cand: Candidate,
     feat: dict[str, float],
@@ -539,7 +555,7 @@ def _decide(
         and float((p - frame.exit) @ frame.aorta_direction) >= -OSTIUM_ABOVE_EXIT_MM
     )
     if asc_wall <= AORTIC_WALL_MARGIN_MM and not (
-        near_ostia and surroundings()[1] >= OSTIAL_FAT_MIN
+        frame is not None and near_ostia and surroundings()[1] >= _ostial_fat_min(frame, p)
     ):
         return LesionLabel(
             excluded=ExclusionReason.AORTA,
@@ -593,7 +609,7 @@ def _decide(
     if (
         in_ostial_span
         and off_axis <= radius + AORTIC_WALL_MARGIN_MM
-        and fat_fraction < OSTIAL_FAT_MIN
+        and fat_fraction < _ostial_fat_min(frame, p)
     ):
         return LesionLabel(
             excluded=ExclusionReason.AORTA,
