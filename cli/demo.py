@@ -146,6 +146,7 @@ def run(args: argparse.Namespace) -> int:
 
     from dicom_io.writer import write_series
     from phantom.chest import ChestPhantomConfig, chest_phantom
+    from workers.embedded import CAC_COMMAND
 
     peers = _peers()
     workdir = Path(tempfile.mkdtemp(prefix="cac-demo-"))
@@ -190,7 +191,7 @@ def run(args: argparse.Namespace) -> int:
         }
         with service_log.open("wb") as log:
             service = subprocess.Popen(
-                [sys.executable, "-m", "cli.main", "serve", "--port", str(port), "--workers", "1"],
+                [*CAC_COMMAND, "serve", "--port", str(port), "--workers", "1"],
                 env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             )  # fmt: skip
         url = f"http://127.0.0.1:{port}"

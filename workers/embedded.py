@@ -15,6 +15,14 @@ import sys
 
 from fhir_service.settings import Settings
 
+#: How to run the ``cac`` command from Python (``python -m cli.main`` would load ``cli.main`` twice,
+#: as ``__main__`` and as ``cli.main``, so its ``CLIError`` would not be caught).
+CAC_COMMAND: tuple[str, ...] = (
+    sys.executable,
+    "-c",
+    "import sys; from cli.main import main; sys.exit(main())",
+)
+
 #: Set to 0 to run ``cac serve`` without the embedded worker (workers run elsewhere).
 EMBEDDED_WORKER_VARIABLE = "CAC_EMBEDDED_WORKER"
 
@@ -39,6 +47,6 @@ def start_embedded_worker(settings: Settings, concurrency: int = 1) -> subproces
     if "CAC_BROKER_URL" not in env:
         env["CAC_BROKER_URL"] = settings.broker_url
     return subprocess.Popen(
-        [sys.executable, "-m", "cli.main", "worker", f"--concurrency={concurrency}"],
+        [*CAC_COMMAND, "worker", f"--concurrency={concurrency}"],
         env=env,
     )

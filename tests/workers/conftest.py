@@ -7,7 +7,6 @@ import itertools
 import os
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -27,6 +26,7 @@ from fhir_service.settings import Settings
 from fhir_service.storage import OrderStore, TaskStore, make_engine, migrate
 from phantom.chest import ChestPhantomConfig, chest_phantom
 from tests.peers.servers import FHIRServer, OrthancServer, RedisServer, free_port
+from workers.embedded import CAC_COMMAND
 
 _redis_db = itertools.count(1)
 
@@ -72,7 +72,7 @@ class Pipeline:
         env = dict(self.env, CAC_EMBEDDED_WORKER="1" if embedded_worker else "0")
         with log_path.open("wb") as log:
             process = subprocess.Popen(
-                [sys.executable, "-m", "cli.main", "serve", "--port", str(port), "--workers", "1"],
+                [*CAC_COMMAND, "serve", "--port", str(port), "--workers", "1"],
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -155,9 +155,7 @@ class Pipeline:
         log_path = self.workdir / f"worker{index}.log"
         log = log_path.open("wb")
         command = [
-            sys.executable,
-            "-m",
-            "cli.main",
+            *CAC_COMMAND,
             "worker",
             f"--concurrency={concurrency}",
             f"--hostname={name or f'w{index}-{uuid.uuid4().hex[:6]}'}@%h",

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 
 import pytest
+
+from workers.embedded import CAC_COMMAND
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def test_demo_json_prints_the_posted_report() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "cli.main", "demo", "--json", "--timeout", "150"],
+        [*CAC_COMMAND, "demo", "--json", "--timeout", "150"],
         capture_output=True,
         text=True,
         timeout=200,

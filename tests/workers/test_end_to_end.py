@@ -6,10 +6,11 @@ from __future__ import annotations
 import base64
 import json
 import subprocess
-import sys
 
 import pytest
 import requests
+
+from workers.embedded import CAC_COMMAND
 
 pytestmark = pytest.mark.integration
 
@@ -21,7 +22,7 @@ UCUM = "http://unitsofmeasure.org"
 def cac_score_json(folder: str) -> dict[str, object]:
     """What ``cac score --json`` says about the same files (the reference values)."""
     done = subprocess.run(
-        [sys.executable, "-m", "cli.main", "score", folder, "--json"],
+        [*CAC_COMMAND, "score", folder, "--json"],
         capture_output=True,
         text=True,
         timeout=120,
