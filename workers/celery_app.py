@@ -88,9 +88,7 @@ def create_celery(settings: Settings, worker_settings: WorkerSettings | None = N
         from workers.runtime import finish_failed, run_job
 
         try:
-            # a message may come back after its worker died mid-job: let it take the Task over
-            # (posting is idempotent, so a rare double run creates nothing twice)
-            outcome = run_job(app, task_id, redelivered=True)
+            outcome = run_job(app, task_id)
         except TransientError as exc:
             if self.request.retries >= ws.max_retries:
                 finish_failed(

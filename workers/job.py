@@ -190,10 +190,9 @@ def acquisition_time(volume_acq: Any, study: ImagingStudy | None) -> datetime.da
 class OrderJob:
     """One run of one order (``run``); create one per message."""
 
-    def __init__(self, task_id: str, deps: JobDeps, *, redelivered: bool = False) -> None:
+    def __init__(self, task_id: str, deps: JobDeps) -> None:
         self.task_id = task_id
         self.deps = deps
-        self.redelivered = redelivered
         self.timings = JobTimings()
         self._last_progress = 0.0
 
@@ -227,7 +226,10 @@ class OrderJob:
             )
             return JobOutcome(record.status, report, "already finished")
         # the context is read before claiming: an order the policy rejects ends ``rejected``,
-        # which the Task state machine allows from ``accepted`` but not from ``in-progress``
+        # which the Task state machine allows from ``accepted`` but not from ``in-progress``.
+        # A Task already ``in-progress`` is taken over: its message came back because the worker
+        # running it died (acks_late); posting is idempotent, so a rare double run of a live job
+        # (visibility timeout exceeded) creates no second report.
         started = record.status is TaskStatus.IN_PROGRESS
         with self.timings.step("task"):
             store.transition(self.task_id, record.status, business_status=BusinessStatus.CONTEXT)

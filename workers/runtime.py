@@ -120,11 +120,11 @@ def deps_for(app: Celery) -> JobDeps:
         return deps
 
 
-def run_job(app: Celery, task_id: str, *, redelivered: bool = False) -> JobOutcome:
+def run_job(app: Celery, task_id: str) -> JobOutcome:
     """Run one order with this process's clients; logs one ``cac-job`` JSON line with the
     timings (ids and seconds only, no patient data) for operators and the benchmark."""
     started = time.time()
-    outcome = OrderJob(task_id, deps_for(app), redelivered=redelivered).run()
+    outcome = OrderJob(task_id, deps_for(app)).run()
     record = {
         "task_id": task_id,
         "status": outcome.status.value,
