@@ -50,22 +50,27 @@ MIN_LESION_AREA_MM2 = 1.0
 
 
 def cac_drs_category(agatston: float) -> int:
-    """CAC-DRS A category (0-3) of an Agatston score; exactly 300 is 3 (Hecht 2018)."""
-    return int(np.searchsorted(CAC_DRS_EDGES, agatston, side="right"))
+    """CAC-DRS A category (0-3) of an Agatston score: 0 only for no calcium at all, exactly 100
+    is 2 and exactly 300 is 3 (Hecht 2018)."""
+    if agatston <= 0:
+        return 0
+    return 1 + int(np.searchsorted(CAC_DRS_EDGES[1:], agatston, side="right"))
 
 
 def icc_2_1(a: npt.ArrayLike, b: npt.ArrayLike) -> float:
     """ICC(2,1), two-way random effects, absolute agreement, single measure (Shrout 1979)."""
     y = np.stack([np.asarray(a, float), np.asarray(b, float)], axis=1)
     n, k = y.shape
-    grand = y.mean()
+    grand = float(y.mean())
     ss_rows = k * float(((y.mean(axis=1) - grand) ** 2).sum())
     ss_cols = n * float(((y.mean(axis=0) - grand) ** 2).sum())
     ss_total = float(((y - grand) ** 2).sum())
     ms_rows = ss_rows / (n - 1)
     ms_cols = ss_cols / (k - 1)
     ms_error = (ss_total - ss_rows - ss_cols) / ((n - 1) * (k - 1))
-    return (ms_rows - ms_error) / (ms_rows + (k - 1) * ms_error + k * (ms_cols - ms_error) / n)
+    return float(
+        (ms_rows - ms_error) / (ms_rows + (k - 1) * ms_error + k * (ms_cols - ms_error) / n)
+    )
 
 
 def weighted_kappa(a: list[int], b: list[int], n_categories: int = 4) -> float:
