@@ -66,8 +66,18 @@ from fhir_service.settings import AppropriatenessPolicy, ReportCategory, Setting
 from fhir_service.storage import TaskStore
 from interpretation.appropriateness import Severity, appropriateness
 from interpretation.context import PatientContext
-from interpretation.interpret import interpret
-from scoring import ScoreResult, ScoringParameters, find_candidates, score_candidates
+from interpretation.interpret import Interpretation, interpret
+from reports.bundle import ReportArtefacts, render_report_bundle
+from reports.errors import ReportError
+from reports.study import StudyIdentification
+from scoring import (
+    CandidateSet,
+    CTVolume,
+    ScoreResult,
+    ScoringParameters,
+    find_candidates,
+    score_candidates,
+)
 from scoring.coronary import detect_coronary_calcium
 from workers.context import read_patient_context
 from workers.ehr import EHRClient, parse_resource
@@ -362,6 +372,10 @@ class OrderJob:
                 series_uid=chosen.series_instance_uid,
                 effective=effective,
                 notes=warnings + reasons,
+                volume=volume,
+                candidates=candidates,
+                patient=patient,
+                accession=accession,
             )
         with self.timings.step("task"):
             store.transition(
@@ -421,8 +435,8 @@ class OrderJob:
 
     def _figures(
         self, score: ScoreResult, context: PatientContext, scan_date: datetime.date
-    ) -> tuple[InterpretationFigures, str, str, str, str]:
-        """The interpretation (:func:`interpretation.interpret`, as ``cac interpret``) as the
+    ) -> tuple[Interpretation, InterpretationFigures, str, str, str, str]:
+        """The interpretation (:func:`interpretation.interpret`, as ``cac interpret``), and the
         figures, guidance, patient summary and risk category the results carry."""
         result = interpret(
             score.agatston,
@@ -443,6 +457,7 @@ class OrderJob:
         )
         guidance_text = " ".join(item.text for item in result.clinician_guidance)
         return (
+            result,
             figures,
             guidance_text,
             result.patient_summary,
@@ -464,6 +479,10 @@ class OrderJob:
         series_uid: str,
         effective: datetime.datetime,
         notes: list[str],
+        volume: CTVolume,
+        candidates: CandidateSet,
+        patient: Patient,
+        accession: str | None,
     ) -> tuple[str, bool]:
         settings = self.deps.settings
         issued = datetime.datetime.now(datetime.UTC)
@@ -481,7 +500,7 @@ class OrderJob:
             device=device_url,
         )
         with self.timings.step("interpret"):
-            figures, guidance, summary, risk_code, risk_text = self._figures(
+            interpretation, figures, guidance, summary, risk_code, risk_text = self._figures(
                 score, context, effective.date()
             )
         observations = {
@@ -494,16 +513,33 @@ class OrderJob:
         ).strip()
         if findings:
             conclusion += " Appropriateness: " + " ".join(findings)
+        with self.timings.step("render"):
+            artefacts = self._render(
+                volume, candidates, score, interpretation, context, patient, ctx, accession
+            )
+        clinician_html = (
+            artefacts.clinician_html
+            if artefacts is not None
+            else self._clinician_html(score, figures, conclusion, notes)
+        )
         forms = [
             PresentedForm(
                 "text/html",
-                self._clinician_html(score, figures, conclusion, notes).encode(),
+                clinician_html.encode(),
                 "Coronary artery calcium score: clinician report",
             ),
             PresentedForm(
                 "text/plain", summary.encode(), "Your heart scan result (patient summary)"
             ),
         ]
+        if artefacts is not None:
+            forms.append(
+                PresentedForm(
+                    "application/pdf",
+                    artefacts.clinician_pdf,
+                    "Coronary artery calcium score: clinician report (PDF)",
+                )
+            )
         category = (
             ReportCategoryCode.CARDIOLOGY
             if settings.report_category is ReportCategory.CARDIOLOGY
@@ -574,6 +610,46 @@ class OrderJob:
             out[entry.key] = CreatedResource(model.get_resource_type(), str(stored.id), True)
             resolved[entry.full_url] = out[entry.key].reference
         return out
+
+    def _render(
+        self,
+        volume: CTVolume,
+        candidates: CandidateSet,
+        score: ScoreResult,
+        interpretation: Interpretation,
+        context: PatientContext,
+        patient: Patient,
+        ctx: ResultContext,
+        accession: str | None,
+    ) -> ReportArtefacts | None:
+        """The clinician report (HTML with key images, and PDF) from :mod:`reports`; ``None``
+        (and the plain HTML table instead) when the renderer refuses its inputs."""
+        name = patient.name[0] if patient.name else None
+        parts = [str(p) for p in ([*(name.given or []), name.family] if name else []) if p]
+        identification = StudyIdentification(
+            patient_name=" ".join(parts) or None,
+            patient_id=self._patient_identifier(patient),
+            birth_date=patient.birthDate,
+            sex=patient.gender,
+            study_instance_uid=ctx.study_instance_uid,
+            series_instance_uid=ctx.series_instance_uid,
+            accession_number=accession,
+            study_date=ctx.effective.date(),
+        )
+        try:
+            return render_report_bundle(
+                volume,
+                candidates,
+                score,
+                interpretation,
+                context,
+                identification,
+                algorithm=f"{self.deps.algorithm_name} {self.deps.algorithm_version}",
+                generated_at=ctx.issued,
+            )
+        except ReportError as exc:
+            log.warning("order %s: clinician report not rendered: %s", self.task_id, exc)
+            return None
 
     @staticmethod
     def _clinician_html(

@@ -60,8 +60,10 @@ class TestProcessOrder:
         assert report["subject"] == service_request["subject"]
         assert report["meta"]["security"][0]["code"] == "AIAST"
         titles = [f["title"] for f in report["presentedForm"]]
-        assert len(titles) == 2
-        assert report["presentedForm"][0]["contentType"] == "text/html"
+        assert len(set(titles)) == 3
+        types = [f["contentType"] for f in report["presentedForm"]]
+        assert types == ["text/html", "text/plain", "application/pdf"]
+        assert base64.b64decode(report["presentedForm"][2]["data"]).startswith(b"%PDF")
         summary = base64.b64decode(report["presentedForm"][1]["data"]).decode()
         assert "patient" in titles[1].lower()
         assert len(summary) > 40
