@@ -53,7 +53,18 @@ from tests.peers.servers import FHIRServer, OrthancServer, RedisServer  # noqa: 
 from workers.embedded import CAC_COMMAND  # noqa: E402
 
 #: Steps the job times (workers.job.JobTimings); nested steps are counted once.
-JOB_STEPS = ("context", "dedupe", "fetch", "load", "score", "interpret", "build", "post", "task")
+JOB_STEPS = (
+    "context",
+    "dedupe",
+    "fetch",
+    "load",
+    "score",
+    "interpret",
+    "render",
+    "build",
+    "post",
+    "task",
+)
 
 
 def post(base: str, resource: dict[str, Any]) -> dict[str, Any]:
