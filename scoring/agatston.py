@@ -246,10 +246,16 @@ def find_candidates(volume: CTVolume, params: ScoringParameters | None = None) -
         if n_kept == 0:
             previous = None
             continue
-        kept_pixels = keep[pixel_labels]
-        flat = flat[kept_pixels]
-        pixel_labels = pixel_labels[kept_pixels]
-        order = np.argsort(pixel_labels, kind="stable")
+        if n_kept < n_labels:
+            kept_pixels = keep[pixel_labels]
+            flat = flat[kept_pixels]
+            pixel_labels = pixel_labels[kept_pixels]
+        # pairs with the previous slice, gathered in raster order (cache-friendly)
+        below = None if previous is None else previous[0].ravel()[flat]
+        below_labels = pixel_labels
+        # a stable sort of 16-bit keys is a radix sort: linear in the pixel count
+        keys = pixel_labels.astype(np.uint16) if n_labels < 65536 else pixel_labels
+        order = np.argsort(keys, kind="stable")
         flat = flat[order]
         pixel_labels = pixel_labels[order]
         values = plane.ravel()[flat].astype(np.float64)
@@ -293,10 +299,9 @@ def find_candidates(volume: CTVolume, params: ScoringParameters | None = None) -
             )
             union.add()
 
-        if previous is not None:
+        if previous is not None and below is not None:
             # join with the previous slice's components that share an in-plane pixel
-            prev_labels, prev_ids = previous
-            for a, b in _touching_pairs(prev_labels.ravel()[flat], prev_ids, pixel_labels, ids):
+            for a, b in _touching_pairs(below, previous[1], below_labels, ids):
                 union.union(a, b)
         previous = (labels.astype(np.int32, copy=False), ids)
 
