@@ -83,6 +83,16 @@ OSTIAL_FAT_MIN = 0.45
 #: where the left main leaves it.
 LEFT_OSTIUM_DEG = (0.0, 90.0)
 LEFT_OSTIAL_FAT_MIN = 0.35
+#: The left main leaves the left coronary sinus and runs outward, away from the aortic lumen, for
+#: about 5-15 mm (issue 3), while calcium of the aortic wall stays within the wall's thickness (a
+#: few mm) on the circumference. At the root, on the left side, calcium in contact with fat that
+#: spans at least this far (mm) radially from the aortic axis and reaches outside the aortic
+#: radius, or lies wholly outside that radius, is the left main's, not the aortic wall's.
+LEFT_MAIN_RADIAL_SPAN_MM = 6.0
+#: The left and right coronary sinuses meet (commissure) about anteriorly; a candidate leaving
+#: the root counts as left when its outermost point bears at least this angle around the long
+#: axis (a margin for the error of the estimated aortic axis).
+LEFT_MAIN_BEARING_MIN_DEG = -15.0
 #: Without an ascending aorta, the frame's origin is the centre of the heart's top slab this
 #: thick (mm).
 BASE_SLAB_MM = 15.0
@@ -406,7 +416,7 @@ def detect_coronary_calcium(volume: CTVolume, candidates: CandidateSet) -> Coron
     labels: dict[int, LesionLabel] = {}
     features: dict[int, dict[str, float]] = {}
     metal_ids: list[int] = []
-    bulk = _bulk_features(candidates, frame_c, coarse, maps)
+    bulk = _bulk_features(candidates, frame_c, coarse, maps, frame)
     for k, cand in enumerate(candidates.candidates):
         feat = {name: float(values[k]) for name, values in bulk.items() if name[0] != "_"}
         cz, cj, ci = float(bulk["_z"][k]), float(bulk["_j"][k]), float(bulk["_i"][k])
@@ -448,9 +458,14 @@ def detect_coronary_calcium(volume: CTVolume, candidates: CandidateSet) -> Coron
 
 
 def _bulk_features(
-    candidates: CandidateSet, frame_c: CanonicalFrame, coarse: CoarseGrid, maps: AnatomyMaps
+    candidates: CandidateSet,
+    frame_c: CanonicalFrame,
+    coarse: CoarseGrid,
+    maps: AnatomyMaps,
+    frame: _Frame | None,
 ) -> dict[str, npt.NDArray[np.float64]]:
-    """Per candidate, the mean of each anatomy map over its voxels, and its centroid.
+    """Per candidate, the mean of each anatomy map over its voxels, its centroid and, with an
+    aortic root, how far its voxels reach from the aortic axis (innermost and outermost).
 
     Names starting with ``_`` are coordinates: coarse ``_z, _j, _i`` and fine ``_y_fine,
     _x_fine`` (canonical).
@@ -480,7 +495,40 @@ def _bulk_features(
     def capped(distance: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
         return mean(np.minimum(distance[zc, jj, ii], FAR_MM))
 
-    return {
+    reach: dict[str, npt.NDArray[np.float64]] = {}
+    if frame is not None and frame.aorta_radius_mm > 0:
+        sz, sy, sx = coarse.spacing_mm
+        f = coarse.factor
+        points = np.stack([xc * (sx / f), yc * (sy / f), zc * sz], axis=-1) - frame.exit
+        along = points @ frame.aorta_direction
+        off_axis = np.linalg.norm(points - along[:, None] * frame.aorta_direction, axis=1)
+        outer = np.zeros(n)
+        np.maximum.at(outer, ids, off_axis)
+        inner = np.full(n, np.inf)
+        np.minimum.at(inner, ids, off_axis)
+        # the span across the candidate around the aortic circumference, at its mean bearing
+        radial = points - along[:, None] * frame.aorta_direction
+        bearing = np.zeros((n, 3))
+        np.add.at(bearing, ids, radial)
+        tangent = np.cross(frame.aorta_direction, bearing)
+        tangent /= np.maximum(np.linalg.norm(tangent, axis=1, keepdims=True), 1e-9)
+        across = np.einsum("ij,ij->i", points, tangent[ids])
+        hi = np.full(n, -np.inf)
+        np.maximum.at(hi, ids, across)
+        lo = np.full(n, np.inf)
+        np.minimum.at(lo, ids, across)
+        # the bearing (around the long axis) of each candidate's outermost voxel
+        last = np.lexsort((off_axis, ids))[np.cumsum(counts.astype(np.int64)) - 1]
+        tip = radial[last]
+        reach = {
+            "aorta_tip_bearing_deg": np.degrees(np.arctan2(tip @ frame.left, tip @ frame.anterior)),
+            "aorta_off_axis_max_mm": outer,
+            "aorta_off_axis_min_mm": inner,
+            "aorta_circumferential_mm": hi - lo,
+            "aorta_radius_mm": np.full(n, frame.aorta_radius_mm),
+        }
+
+    return reach | {
         "depth_mm": capped(maps.depth_mm),
         "heart_distance_mm": capped(maps.outside_distance_mm),
         "lung_distance_mm": capped(maps.lung_distance_mm),
@@ -505,6 +553,21 @@ def _ostial_fat_min(frame: _Frame, p: npt.NDArray[np.float64]) -> float:
     if LEFT_OSTIUM_DEG[0] <= theta <= LEFT_OSTIUM_DEG[1]:
         return LEFT_OSTIAL_FAT_MIN
     return OSTIAL_FAT_MIN
+
+
+def _leaves_left_sinus(frame: _Frame, feat: dict[str, float], fat_fraction: float) -> bool:
+    """Whether a calcification at the aortic root runs outward to the left, in fat, as the left
+    main does (see :data:`LEFT_MAIN_RADIAL_SPAN_MM`): its outermost point lies on the root's
+    left side (bearing around the long axis from about anterior to posterior)."""
+    bearing = feat.get("aorta_tip_bearing_deg", -180.0)
+    if bearing < LEFT_MAIN_BEARING_MIN_DEG or fat_fraction < FAT_CONTACT_MIN:
+        return False
+    radius = frame.aorta_radius_mm
+    inner = feat.get("aorta_off_axis_min_mm", math.inf)
+    outer = feat.get("aorta_off_axis_max_mm", -math.inf)
+    if outer - inner >= LEFT_MAIN_RADIAL_SPAN_MM and outer > radius:
+        return True
+    return inner > radius and fat_fraction >= LEFT_OSTIAL_FAT_MIN
 
 
 def _decide(
@@ -598,6 +661,19 @@ def _decide(
     feat["ring_hu"] = ring_hu
     feat["fat_fraction"] = fat_fraction
     inside_tissue = deep or fat_fraction < FAT_CONTACT_MIN
+    in_ostial_span = has_aorta and -OSTIUM_ABOVE_EXIT_MM <= along <= ROOT_WALL_RADII * radius
+    if (
+        in_ostial_span
+        and off_axis <= radius + LEFT_MAIN_REACH_MM
+        and _leaves_left_sinus(frame, feat, fat_fraction)
+    ):
+        return LesionLabel(
+            artery=Artery.LM,
+            detail=f"left main: runs outward from the left side of the aortic root, "
+            f"{feat['aorta_off_axis_min_mm'] - radius:+.0f} to "
+            f"{feat['aorta_off_axis_max_mm'] - radius:+.0f} mm from the aortic wall, in fat "
+            f"({100 * fat_fraction:.0f} % around it)",
+        )
     in_root_span = has_aorta and -radius <= along <= ROOT_LENGTH_RADII * radius
     if in_root_span and inside_tissue and off_axis <= radius + VALVE_MARGIN_MM:
         return LesionLabel(
@@ -605,7 +681,6 @@ def _decide(
             detail=f"aortic valve or root: {off_axis:.0f} mm from the aortic axis (radius "
             f"{radius:.0f} mm), {along:.0f} mm down it from where the aorta enters the heart",
         )
-    in_ostial_span = has_aorta and -OSTIUM_ABOVE_EXIT_MM <= along <= ROOT_WALL_RADII * radius
     if (
         in_ostial_span
         and off_axis <= radius + AORTIC_WALL_MARGIN_MM
