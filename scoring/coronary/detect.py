@@ -119,6 +119,16 @@ RCA_LAD_BOUNDARY_DEG = -10.0
 LAD_LCX_BASE_DEG = 55.0
 LAD_LCX_APICAL_DEG = 90.0
 POSTERIOR_GROOVE_DEG = 150.0
+#: Near the bifurcation of the left main (at the base, up to this many degrees short of
+#: LAD_LCX_BASE_DEG) the direction a calcification runs tells the two apart: the LCX runs around
+#: the base in the left atrioventricular groove, the LAD down the anterior interventricular
+#: groove toward the apex. A candidate that runs around the long axis at least
+#: RUN_DOMINANCE times more than along it, and is long enough to have a direction (standard
+#: deviation along its run of at least RUN_MIN_SD_MM, RUN_MIN_ELONGATION times its width), is LCX.
+BIFURCATION_BAND_DEG = 25.0
+RUN_DOMINANCE = 2.0
+RUN_MIN_SD_MM = 0.8
+RUN_MIN_ELONGATION = 1.2
 #: At the base, the crux (where the RCA ends in right-dominant hearts) lies beyond this angle.
 CRUX_DEG = 165.0
 #: Noise: a small candidate (largest slice area below :data:`NOISE_MAX_AREA_MM2`) whose peak is
@@ -289,13 +299,16 @@ def _angle_deg(frame: _Frame, v: npt.NDArray[np.float64]) -> float:
     return math.degrees(math.atan2(float(v @ frame.left), float(v @ frame.anterior)))
 
 
-def _artery(frame: _Frame, p: npt.NDArray[np.float64]) -> tuple[Artery, str]:
+def _artery(
+    frame: _Frame, p: npt.NDArray[np.float64], feat: dict[str, float]
+) -> tuple[Artery, str]:
     """Artery of a coronary candidate at canonical position ``p`` (mm), and why.
 
     Posterior (beyond :data:`POSTERIOR_GROOVE_DEG`): the crux and posterior interventricular
     groove (RCA), or the end of the LCX when still at the base on the left short of
     :data:`CRUX_DEG`. Right of :data:`RCA_LAD_BOUNDARY_DEG`: RCA. At the base and left of
-    :data:`LAD_LCX_BASE_DEG`: LCX. Else up to :data:`LAD_LCX_APICAL_DEG`: LAD (with its
+    :data:`LAD_LCX_BASE_DEG`, or a little short of it when running around the base (see
+    :data:`BIFURCATION_BAND_DEG`): LCX. Else up to :data:`LAD_LCX_APICAL_DEG`: LAD (with its
     diagonal territory); beyond: LCX territory (lateral wall).
     """
     d = p - frame.origin
@@ -311,6 +324,15 @@ def _artery(frame: _Frame, p: npt.NDArray[np.float64]) -> tuple[Artery, str]:
         return Artery.RCA, f"right atrioventricular groove ({where})"
     if at_base and theta > LAD_LCX_BASE_DEG:
         return Artery.LCX, f"left atrioventricular groove ({where})"
+    if (
+        at_base
+        and theta > LAD_LCX_BASE_DEG - BIFURCATION_BAND_DEG
+        and feat.get("run_sd_mm", 0.0) >= RUN_MIN_SD_MM
+        and feat.get("run_elongation", 0.0) >= RUN_MIN_ELONGATION
+        and feat.get("run_around_long_axis", 0.0)
+        >= RUN_DOMINANCE * feat.get("run_along_long_axis", 1.0)
+    ):
+        return Artery.LCX, f"left atrioventricular groove, runs around the base ({where})"
     if theta <= LAD_LCX_APICAL_DEG:
         return Artery.LAD, f"anterior interventricular groove ({where})"
     return Artery.LCX, f"left lateral wall, circumflex territory ({where})"
@@ -435,6 +457,9 @@ def detect_coronary_calcium(volume: CTVolume, candidates: CandidateSet) -> Coron
             functools.cache(
                 functools.partial(_surroundings, volume.hu, cand, pixel_spacing, threshold)
             ),
+            np.array([bulk["_run_x"][k], bulk["_run_y"][k], bulk["_run_z"][k]])
+            if "_run_x" in bulk
+            else None,
         )
         if label.excluded is ExclusionReason.METAL:
             metal_ids.append(cand.lesion_id)
@@ -496,6 +521,26 @@ def _bulk_features(
         return mean(np.minimum(distance[zc, jj, ii], FAR_MM))
 
     reach: dict[str, npt.NDArray[np.float64]] = {}
+    if frame is not None:
+        # the direction in which each candidate runs: principal axis of its voxels (mm)
+        sz, sy, sx = coarse.spacing_mm
+        f = coarse.factor
+        pts = np.stack([xc * (sx / f), yc * (sy / f), zc * sz], axis=-1)
+        centre = np.zeros((n, 3))
+        np.add.at(centre, ids, pts)
+        centre /= counts[:, None]
+        dev = pts - centre[ids]
+        cov = np.zeros((n, 3, 3))
+        np.add.at(cov, ids, dev[:, :, None] * dev[:, None, :])
+        cov /= counts[:, None, None]
+        eigval, eigvec = np.linalg.eigh(cov)
+        run = eigvec[:, :, 2]
+        reach["_run_x"], reach["_run_y"], reach["_run_z"] = run[:, 0], run[:, 1], run[:, 2]
+        # length along the run against width across it (standard deviations)
+        reach["run_elongation"] = np.sqrt(
+            np.maximum(eigval[:, 2], 0.0) / np.maximum(eigval[:, 1], 1e-6)
+        )
+        reach["run_sd_mm"] = np.sqrt(np.maximum(eigval[:, 2], 0.0))
     if frame is not None and frame.aorta_radius_mm > 0:
         sz, sy, sx = coarse.spacing_mm
         f = coarse.factor
@@ -520,7 +565,7 @@ def _bulk_features(
         # the bearing (around the long axis) of each candidate's outermost voxel
         last = np.lexsort((off_axis, ids))[np.cumsum(counts.astype(np.int64)) - 1]
         tip = radial[last]
-        reach = {
+        reach |= {
             "aorta_tip_bearing_deg": np.degrees(np.arctan2(tip @ frame.left, tip @ frame.anterior)),
             "aorta_off_axis_max_mm": outer,
             "aorta_off_axis_min_mm": inner,
@@ -580,6 +625,7 @@ def _decide(
     coarse: CoarseGrid,
     sigma: float,
     surroundings: Callable[[], tuple[float, float]],
+    run: npt.NDArray[np.float64] | None = None,
 ) -> LesionLabel:
     sy = coarse.spacing_mm[1]
     _, cj, ci = centre
@@ -735,7 +781,13 @@ def _decide(
             f"the heart's muscle, {feat['lung_distance_mm']:.0f} mm from the lung), where the "
             "pericardium lies; coronary arteries run on the muscle",
         )
-    artery, why = _artery(frame, p)
+    if run is not None:
+        radial_u = d - float(d @ frame.long_axis) * frame.long_axis
+        around = np.cross(frame.long_axis, radial_u)
+        around /= max(float(np.linalg.norm(around)), 1e-9)
+        feat["run_along_long_axis"] = abs(float(run @ frame.long_axis))
+        feat["run_around_long_axis"] = abs(float(run @ around))
+    artery, why = _artery(frame, p, feat)
     return LesionLabel(artery=artery, detail=why)
 
 
