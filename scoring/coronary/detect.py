@@ -11,7 +11,8 @@ walks the candidates through explainable rules, in this order, recording the fir
    below where the aorta enters the heart, or beside it above the coronary ostia;
 5. **aortic valve / root**: inside blood or muscle (deep in the heart, or with little fat around
    it) close to the aortic axis continued down into the heart;
-6. **noise**: a peak within :data:`NOISE_PEAK_SD` noise SDs of its surroundings (noise SD measured
+6. **noise**: a peak within :data:`NOISE_PEAK_SD` (:data:`NOISE_SMALL_PEAK_SD` for the smallest)
+   noise SDs of its surroundings (noise SD measured
    in the heart), when small or not surrounded by fat (a real plaque sits in fat at -100 HU);
 7. **mitral annulus**: inside blood or muscle at the base of the left heart; anywhere else inside
    blood or muscle: **noise** (no coronary artery runs there);
@@ -135,6 +136,11 @@ CRUX_DEG = 165.0
 #: less than this many noise SDs above its surroundings.
 NOISE_PEAK_SD = 5.0
 NOISE_MAX_AREA_MM2 = 4.0
+#: The smallest candidates (largest slice area below NOISE_SMALL_AREA_MM2, a pixel or two above
+#: the 1 mm2 minimum) need NOISE_SMALL_PEAK_SD noise SDs: the heart holds about a million
+#: noise samples, whose largest values reach about 5 SDs by chance alone (Gaussian tail).
+NOISE_SMALL_AREA_MM2 = 2.0
+NOISE_SMALL_PEAK_SD = 6.0
 #: ... or, whatever its size, when less than this fraction of its surroundings is fat.
 NOISE_FAT_MAX = 0.3
 #: At most about this many voxels of a candidate are sampled for its anatomy features.
@@ -736,13 +742,16 @@ def _decide(
             excluded=ExclusionReason.AORTA,
             detail=f"wall of the aortic root ({off_axis - radius:+.0f} mm from the wall)",
         )
-    if cand.peak_hu < ring_hu + NOISE_PEAK_SD * sigma and (
+    feat["peak_sd"] = (cand.peak_hu - ring_hu) / sigma if sigma > 0 else math.inf
+    small = cand.max_area_mm2 < NOISE_SMALL_AREA_MM2
+    peak_sd = NOISE_SMALL_PEAK_SD if small else NOISE_PEAK_SD
+    if cand.peak_hu < ring_hu + peak_sd * sigma and (
         cand.max_area_mm2 < NOISE_MAX_AREA_MM2 or fat_fraction < NOISE_FAT_MAX
     ):
         return LesionLabel(
             excluded=ExclusionReason.NOISE,
             detail=f"faint ({cand.max_area_mm2:.1f} mm2 at most): peak {cand.peak_hu:.0f} HU "
-            f"is within {NOISE_PEAK_SD:.0f} noise SDs ({sigma:.0f} HU) of its surroundings "
+            f"is within {peak_sd:.0f} noise SDs ({sigma:.0f} HU) of its surroundings "
             f"({ring_hu:.0f} HU)",
         )
     if inside_tissue:
