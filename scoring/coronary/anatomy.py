@@ -379,11 +379,21 @@ def _maxima_3d(
     labels, n = ndimage.label(peaks, structure=in_plane)
     if n == 0:
         return out
-    index = np.arange(1, n + 1)
-    positions = ndimage.maximum_position(dist_mm, labels, index)
-    values = ndimage.maximum(dist_mm, labels, index)
-    for pos, value in zip(positions, values, strict=True):
-        out.setdefault(int(pos[0]), []).append((float(pos[1]), float(pos[2]), float(value)))
+    # Connected pixels that each equal the maximum of their neighbourhood hold the same value:
+    # a plateau's value is its maximum and its centroid its position.
+    zs, rs, cs = np.nonzero(labels)
+    ids = labels[zs, rs, cs] - 1
+    counts = np.bincount(ids, minlength=n).astype(np.float64)
+    rows = np.bincount(ids, weights=rs, minlength=n) / counts
+    cols = np.bincount(ids, weights=cs, minlength=n) / counts
+    planes = np.zeros(n, dtype=np.int64)
+    planes[ids] = zs
+    values = np.zeros(n, dtype=np.float64)
+    values[ids] = dist_mm[zs, rs, cs]
+    for z, r, c, value in zip(
+        planes.tolist(), rows.tolist(), cols.tolist(), values.tolist(), strict=True
+    ):
+        out.setdefault(int(z), []).append((float(r), float(c), float(value)))
     return out
 
 
