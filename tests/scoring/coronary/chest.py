@@ -35,14 +35,32 @@ def _unit(v: npt.ArrayLike) -> npt.NDArray[np.float64]:
     return np.asarray(a / np.linalg.norm(a), dtype=np.float64)
 
 
+def rel_to(
+    p: npt.NDArray[np.float64],
+    xx: npt.NDArray[np.float64],
+    yy: npt.NDArray[np.float64],
+    zz: npt.NDArray[np.float64],
+) -> npt.NDArray[np.float64]:
+    """Offsets (mm) of every voxel from ``p``, ``(..., 3)``."""
+    return np.stack([xx - p[0], yy - p[1], zz - p[2]], axis=-1)
+
+
 def build_chest(
     *,
     noise_sd_hu: float = 0.0,
     seed: int = 0,
     flip_x: bool = False,
     calcium: bool = True,
+    ostial_left_main: bool = False,
+    bifurcation_lcx: bool = False,
 ) -> Chest:
-    """The constructed chest, optionally with correlated noise and stored with x reversed."""
+    """The constructed chest, optionally with correlated noise and stored with x reversed.
+
+    With ``ostial_left_main`` the left main's calcification is a rod that starts inside the
+    aortic wall and runs 9 mm outward to the left (an ostial plaque straddling the root's wall).
+    With ``bifurcation_lcx`` a rod runs around the base in the left atrioventricular groove
+    from 28 to 50 degrees, just past the bifurcation (the LCX's first millimetres).
+    """
     z = ORIGIN[2] + SLICE_MM * np.arange(N_SLICES)
     y = ORIGIN[1] + PIXEL_MM * np.arange(N_PIXELS)
     x = ORIGIN[0] + PIXEL_MM * np.arange(N_PIXELS)
@@ -143,13 +161,38 @@ def build_chest(
         put("rib", (-70.0, -70.0, 50.0), 4.0, 600.0, ExclusionReason.BONE)
         put("clip", (-20.0, -40.0, 96.0), 1.5, 3000.0, ExclusionReason.METAL)
 
+    rods: list[tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], float, float]] = []
+    if calcium and ostial_left_main:
+        lm_dir = _unit([1.0, 0.4, 0.0])
+        start = root + (asc_r - 2.0) * lm_dir + np.array([0.0, 0.0, 4.0])
+        end = start + 11.0 * lm_dir
+        mid = (start + end) / 2.0
+        items["LM"] = ((float(mid[0]), float(mid[1]), float(mid[2])), 0.0, 0.0)
+        rods.append((start, end, 2.0, 500.0))
+
+    if calcium and bifurcation_lcx:
+        start = np.asarray(surface(-26.0, 28.0, 2.5))
+        end = np.asarray(surface(-26.0, 50.0, 2.5))
+        mid = np.asarray(surface(-26.0, 39.0, 2.5))
+        items["LCX_bifurcation"] = ((float(mid[0]), float(mid[1]), float(mid[2])), 0.0, 0.0)
+        expected["LCX_bifurcation"] = Artery.LCX
+        rods.append((start, end, 1.5, 500.0))
+
     for p, radius, value in items.values():
         ball = (xx - p[0]) ** 2 + (yy - p[1]) ** 2 + (zz - p[2]) ** 2 <= radius**2
         hu[ball] = np.maximum(hu[ball], value)
+    for start, end, radius, value in rods:
+        axis = end - start
+        t = np.clip((rel_to(start, xx, yy, zz) @ axis) / float(axis @ axis), 0.0, 1.0)
+        nearest = start + t[..., None] * axis
+        rod = np.sum((np.stack([xx, yy, zz], axis=-1) - nearest) ** 2, axis=-1) <= radius**2
+        hu[rod] = np.maximum(hu[rod], value)
 
     if noise_sd_hu > 0:
         rng = np.random.default_rng(seed)
-        noise = ndimage.gaussian_filter(rng.standard_normal(hu.shape).astype(np.float32), (0, 1, 1))
+        noise = ndimage.gaussian_filter(
+            np.asarray(rng.standard_normal(hu.shape), dtype=np.float32), (0, 1, 1)
+        )
         noise *= noise_sd_hu / float(noise.std())
         hu = hu + noise
     stored = np.rint(hu).astype(np.int16)

@@ -116,6 +116,30 @@ class TestConstructedChest:
         assert result.agatston == pytest.approx(sum(result.agatston_by_artery.values()))
 
 
+class TestAnatomicalVariants:
+    """Calcifications told apart by the direction they run, not only by where they lie."""
+
+    @pytest.mark.parametrize("kwargs", [{}, {"noise_sd_hu": 25.0, "seed": 3}, {"flip_x": True}])
+    def test_ostial_left_main_straddling_the_root_wall_is_left_main(
+        self, kwargs: dict[str, object]
+    ) -> None:
+        chest = build_chest(ostial_left_main=True, **kwargs)  # type: ignore[arg-type]
+        candidates = find_candidates(chest.volume)
+        labelling = detect_coronary_calcium(chest.volume, candidates)
+        assert _label_near(chest, labelling, "LM", candidates) is Artery.LM
+
+    @pytest.mark.parametrize("kwargs", [{}, {"noise_sd_hu": 25.0, "seed": 3}, {"flip_x": True}])
+    def test_circumflex_running_around_the_base_near_the_bifurcation(
+        self, kwargs: dict[str, object]
+    ) -> None:
+        # its centre lies in the LAD's sector (about 45 deg): the direction it runs decides
+        chest = build_chest(bifurcation_lcx=True, **kwargs)  # type: ignore[arg-type]
+        candidates = find_candidates(chest.volume)
+        labelling = detect_coronary_calcium(chest.volume, candidates)
+        assert _label_near(chest, labelling, "LCX_bifurcation", candidates) is Artery.LCX
+        assert _label_near(chest, labelling, "LAD", candidates) is Artery.LAD
+
+
 class TestZeroCalcium:
     def test_noisy_chest_without_calcium_scores_zero(self) -> None:
         chest = build_chest(noise_sd_hu=30.0, seed=11, calcium=False)
