@@ -742,7 +742,8 @@ def _decide(
             excluded=ExclusionReason.AORTA,
             detail=f"wall of the aortic root ({off_axis - radius:+.0f} mm from the wall)",
         )
-    feat["peak_sd"] = (cand.peak_hu - ring_hu) / sigma if sigma > 0 else math.inf
+    if sigma > 0:
+        feat["peak_sd"] = (cand.peak_hu - ring_hu) / sigma
     small = cand.max_area_mm2 < NOISE_SMALL_AREA_MM2
     peak_sd = NOISE_SMALL_PEAK_SD if small else NOISE_PEAK_SD
     if cand.peak_hu < ring_hu + peak_sd * sigma and (
