@@ -81,4 +81,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # `python -m cli.main` runs this file as __main__; delegate to the imported module so that
+    # CLIError raised by sub-commands (imported from cli.main) is the class caught above
+    from cli.main import main as _main
+
+    sys.exit(_main())
