@@ -38,9 +38,12 @@ from reports.key_images import (
 )
 from reports.study import StudyIdentification
 from reports.templating import environment
-from scoring.parameters import ARTERIES
+from scoring.parameters import ARTERIES, ExclusionReason
 from scoring.result import ScoreResult
 from scoring.volume import CTVolume
+
+#: Rows of the excluded-candidates table; the rest are counted by reason in a sentence.
+MAX_EXCLUDED_ROWS = 40
 
 NOT_RECORDED = "not recorded"
 
@@ -239,6 +242,11 @@ def _lesions(score: ScoreResult) -> Section:
         ),
         "lesions",
     )
+    # A noisy chest CT can have a thousand excluded candidates (mostly bone): list the ones a
+    # reviewer should look at (non-bone first, then by Agatston) and count the rest by reason.
+    listed = sorted(
+        score.excluded, key=lambda e: (e.reason == ExclusionReason.BONE, -e.agatston, e.lesion_id)
+    )[:MAX_EXCLUDED_ROWS]
     excluded = Table(
         "Excluded candidates",
         ("#", "Reason", "Detail", "Slices", "Agatston", "Peak HU"),
@@ -251,11 +259,22 @@ def _lesions(score: ScoreResult) -> Section:
                 _num(exc.agatston),
                 f"{exc.peak_hu:.0f}",
             )
-            for exc in score.excluded
+            for exc in listed
         ),
         "excluded",
     )
     paragraphs = []
+    if len(listed) < len(score.excluded):
+        counts: dict[str, int] = {}
+        for exc in score.excluded:
+            reason = exc.reason.value.replace("_", " ")
+            counts[reason] = counts.get(reason, 0) + 1
+        paragraphs.append(
+            f"{len(score.excluded)} candidates were excluded ("
+            + ", ".join(f"{reason} {n}" for reason, n in sorted(counts.items()))
+            + f"); the table lists {len(listed)} of them, those other than bone first, then the "
+            "largest."
+        )
     if score.ignored_small_components:
         paragraphs.append(
             f"{score.ignored_small_components} 2-D components under the minimum area were "

@@ -382,3 +382,34 @@ def test_missing_risk_inputs_are_listed_not_guessed(four_artery_study: Study) ->
     assert "%" not in facts["10-year CHD risk"]
     inputs = dict(r for r in _table(page, "risk-inputs")[1:])
     assert inputs["HDL cholesterol"] == "not recorded"
+
+
+class TestManyExcludedCandidates:
+    def test_table_is_capped_and_the_rest_counted_by_reason(self) -> None:
+        from reports.clinician_report import MAX_EXCLUDED_ROWS, _lesions
+        from scoring import ExcludedCandidate, ExclusionReason, ScoreResult
+
+        excluded = tuple(
+            ExcludedCandidate(
+                lesion_id=i,
+                reason=ExclusionReason.BONE if i % 10 else ExclusionReason.AORTA,
+                detail="",
+                slice_range=(0, 0),
+                peak_hu=500.0,
+                agatston=float(i),
+                volume_mm3=1.0,
+                centroid_mm=(0.0, 0.0, 0.0),
+            )
+            for i in range(1, 301)
+        )
+        section = _lesions(
+            ScoreResult(agatston=0.0, volume_mm3=0.0, mass_mg=0.0, excluded=excluded)
+        )
+        table = section.tables[1]
+        assert len(table.rows) == MAX_EXCLUDED_ROWS
+        # the 30 aortic candidates come before any bone, largest first
+        assert [row[1] for row in table.rows[:30]] == ["aorta"] * 30
+        assert table.rows[0][0] == "300"
+        assert any(
+            "300 candidates were excluded (aorta 30, bone 270)" in p for p in section.paragraphs
+        )
