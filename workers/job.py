@@ -69,6 +69,7 @@ from interpretation.context import PatientContext
 from interpretation.interpret import Interpretation, interpret
 from reports.bundle import ReportArtefacts, render_report_bundle
 from reports.errors import ReportError
+from reports.store import ReportRecord, ReportStore
 from reports.study import StudyIdentification
 from scoring import (
     CandidateSet,
@@ -540,6 +541,14 @@ class OrderJob:
                     "Coronary artery calcium score: clinician report (PDF)",
                 )
             )
+            # the patient page, self-contained, for a patient portal to show as it is (issue 7)
+            forms.append(
+                PresentedForm(
+                    "text/html",
+                    artefacts.patient_html.encode(),
+                    "Your heart scan result (patient page)",
+                )
+            )
         category = (
             ReportCategoryCode.CARDIOLOGY
             if settings.report_category is ReportCategory.CARDIOLOGY
@@ -587,7 +596,20 @@ class OrderJob:
             log.info("EHR refused the transaction (%s); posting one by one", exc.status)
             created = self._post_sequentially(plan)
         report_created = created["report"]
+        if artefacts is not None:
+            self._keep_pages(artefacts, ctx.subject, report_created.reference)
         return report_created.reference, report_created.created
+
+    def _keep_pages(self, artefacts: ReportArtefacts, subject: str, report_ref: str) -> None:
+        """Keep the rendered pages where the service serves them (``/pages/...``, by signed link
+        or authenticated request), under the Task id. The report itself is already in the EHR,
+        so a failure here is logged, not fatal."""
+        store = ReportStore(self.deps.settings.data_dir / "reports")
+        record = ReportRecord(patient_reference=subject, diagnostic_report=report_ref)
+        try:
+            store.save(self.task_id, artefacts, record)
+        except ReportError as exc:
+            log.warning("order %s: report pages not kept for the service: %s", self.task_id, exc)
 
     def _post_sequentially(self, plan: list[BundleEntryPlan]) -> dict[str, CreatedResource]:
         """Create the entries one by one in order, searching first (conditional create by hand)."""

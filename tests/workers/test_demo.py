@@ -25,4 +25,4 @@ def test_demo_json_prints_the_posted_report() -> None:
     assert report["resourceType"] == "DiagnosticReport"
     assert report["code"]["coding"][0]["code"] == "79087-3"
     assert report["conclusion"].startswith("Agatston ")
-    assert len(report["presentedForm"]) == 3
+    assert len(report["presentedForm"]) == 4

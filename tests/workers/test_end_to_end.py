@@ -60,9 +60,16 @@ class TestProcessOrder:
         assert report["subject"] == service_request["subject"]
         assert report["meta"]["security"][0]["code"] == "AIAST"
         titles = [f["title"] for f in report["presentedForm"]]
-        assert len(set(titles)) == 3
+        assert len(set(titles)) == 4
         types = [f["contentType"] for f in report["presentedForm"]]
-        assert types == ["text/html", "text/plain", "application/pdf"]
+        assert types == ["text/html", "text/plain", "application/pdf", "text/html"]
+        patient_page = base64.b64decode(report["presentedForm"][3]["data"]).decode()
+        assert "patient page" in titles[3]
+        assert "<svg" in patient_page
+        # the service serves the same page (authenticated route; auth is off in this test)
+        served = requests.get(f"{pipeline.service_url}/pages/reports/{task_id}/patient", timeout=10)
+        assert served.status_code == 200
+        assert served.text == patient_page
         assert base64.b64decode(report["presentedForm"][2]["data"]).startswith(b"%PDF")
         summary = base64.b64decode(report["presentedForm"][1]["data"]).decode()
         assert "patient" in titles[1].lower()
