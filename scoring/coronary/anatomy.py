@@ -36,7 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 from scipy import ndimage
-from scipy.spatial import ConvexHull, QhullError
+from scipy.spatial import ConvexHull, QhullError, cKDTree
 
 from scoring.coronary.frame import CoarseGrid
 
@@ -55,8 +55,13 @@ MIN_LUNG_ML = 30.0
 CAVITY_Z_WINDOW_MM = 20.0
 #: Opening radius (mm) that separates the heart from structures touching it.
 HEART_OPENING_MM = 4.0
-#: Distance maps are computed this far (mm) around the heart's bounding box.
-DISTANCE_MARGIN_MM = 20.0
+#: Distances to the lung are measured to the lung within this distance (mm) of the heart's
+#: bounding box: exact up to :data:`LUNG_DISTANCE_CAP_MM` for anything near the heart.
+LUNG_WINDOW_MM = 45.0
+#: Distances to the lung and to the heart are measured up to these caps (mm); the rules look no
+#: farther (the epicardial fat and the pericardium lie within about 15 mm of the heart).
+LUNG_DISTANCE_CAP_MM = 30.0
+HEART_DISTANCE_CAP_MM = 60.0
 #: The heart is followed at most this far (mm) above the aortic root (atria, appendages).
 HEART_ABOVE_ROOT_MM = 30.0
 #: From one slice to the next the heart's cross-section grows by at most this factor; where it
@@ -139,16 +144,16 @@ class AnatomyMaps:
     heart: npt.NDArray[np.bool_]
     depth_mm: npt.NDArray[np.float32]
     """Distance (mm) from each heart voxel to the nearest non-heart voxel; 0 outside."""
-    outside_distance_mm: npt.NDArray[np.float32]
-    """Distance (mm) from each voxel outside the heart to the heart; 0 inside."""
+    heart_distance: SetDistance
+    """Distance (mm) from a voxel outside the heart to the heart; 0 inside."""
     descending: Tube | None
     ascending: Tube | None
     root: tuple[float, float, float] | None
     """Lower end of the tracked ascending aorta, where it enters the heart's silhouette (the
     aortic valve and sinuses lie further down its axis), coarse ``(z, row, column)``."""
     root_radius_mm: float | None
-    lung_distance_mm: npt.NDArray[np.float32]
-    """Distance (mm) from each voxel to the nearest lung voxel."""
+    lung_distance: SetDistance
+    """Distance (mm) from a voxel to the nearest lung voxel."""
     root_direction: npt.NDArray[np.float64] | None
     """Unit vector (canonical mm) down the ascending aorta at its lower end."""
     spine_centre: tuple[float, float] | None
@@ -163,6 +168,15 @@ def _disk(radius_px: int) -> npt.NDArray[np.bool_]:
     return np.asarray(yy * yy + xx * xx <= r * r)
 
 
+def _box(mask: npt.NDArray[np.bool_], grow: tuple[int, int, int]) -> tuple[slice, slice, slice]:
+    """Bounding box of a non-empty ``mask`` grown by ``grow`` voxels per axis (clipped)."""
+    box = []
+    for axis in range(3):
+        present = np.flatnonzero(mask.any(axis=tuple(a for a in range(3) if a != axis)))
+        box.append(slice(max(int(present[0]) - grow[axis], 0), int(present[-1]) + grow[axis] + 1))
+    return box[0], box[1], box[2]
+
+
 def _per_slice(
     op: str, mask: npt.NDArray[np.bool_], structure: npt.NDArray[np.bool_]
 ) -> npt.NDArray[np.bool_]:
@@ -173,9 +187,19 @@ def _per_slice(
     if op == "dilate":
         return np.asarray(ndimage.binary_dilation(mask, st))
     if op == "fill":
+        # Holes: background not connected (8-connected in the slice, as binary_fill_holes with
+        # this in-plane structure would grow it) to the slice's border. One labelling of all
+        # slices at once is much cheaper than growing the background from the border.
         plane = np.zeros((3, 3, 3), dtype=bool)
         plane[1] = True
-        return np.asarray(ndimage.binary_fill_holes(mask, plane))
+        labels, n = ndimage.label(~mask, plane)
+        if n == 0:
+            return mask.copy()
+        border = np.zeros(n + 1, dtype=bool)
+        for edge in (labels[:, 0, :], labels[:, -1, :], labels[:, :, 0], labels[:, :, -1]):
+            border[edge] = True
+        border[0] = True
+        return np.asarray(mask | ~border[labels])
     raise ValueError(op)
 
 
@@ -294,7 +318,10 @@ def _heart(
     core = _per_slice("erode", tissue, disk)
     n_z = core.shape[0]
     heart_core = np.zeros_like(core)
-    plane_labels = [ndimage.label(core[z]) for z in range(n_z)]
+    in_plane = np.zeros((3, 3, 3), dtype=bool)
+    in_plane[1, 1, :] = in_plane[1, :, 1] = True
+    all_labels, _ = ndimage.label(core, in_plane)
+    plane_labels = [(all_labels[z], int(all_labels[z].max())) for z in range(n_z)]
     z0 = -1
     start = np.zeros(core.shape[1:], dtype=bool)
     if seed is not None:
@@ -340,8 +367,16 @@ def _heart(
             heart_core[z] = current
             previous = current
     # calcium inside the heart (valves, annulus) belongs to it: only fat and air bound it
-    heart = _per_slice("dilate", heart_core, disk) & (tissue | (coarse.hu >= TISSUE_MAX_HU))
-    return _per_slice("fill", heart, disk) | heart_core
+    heart = np.zeros_like(heart_core)
+    if not heart_core.any():
+        return heart
+    # in the core's bounding box grown beyond the dilation: its outer ring is all background,
+    # so the holes found there are the holes of the whole slice
+    window = _box(heart_core, (0, radius_px + 1, radius_px + 1))
+    near = tissue[window] | (coarse.hu[window] >= TISSUE_MAX_HU)
+    grown = _per_slice("dilate", heart_core[window], disk) & near
+    heart[window] = _per_slice("fill", grown, disk)
+    return heart | heart_core
 
 
 def _noise_sd(
@@ -602,32 +637,86 @@ def _aorta_direction(tube: Tube, coarse: CoarseGrid) -> npt.NDArray[np.float64]:
     return np.asarray(direction, dtype=np.float64)
 
 
-def _distance_maps(
-    heart: npt.NDArray[np.bool_], lungs: npt.NDArray[np.bool_], coarse: CoarseGrid
-) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.float32], npt.NDArray[np.float32]]:
-    """Depth inside the heart, distance to the heart and distance to the lungs (mm).
+class SetDistance:
+    """Distance (mm) from any coarse voxel to the nearest voxel of a set, queried at points.
 
-    Computed in the heart's bounding box grown by :data:`DISTANCE_MARGIN_MM` only: farther away
-    every rule already knows the answer (outside the heart).
+    Exactly the Euclidean distance transform's value at those points, without computing it over
+    the whole grid: the voxel of the set nearest to a point outside it is always 6-adjacent to
+    a voxel outside the set (a step from it toward the point along the largest coordinate
+    difference comes closer, so it must leave the set), so a k-d tree of the set's boundary
+    voxels answers exactly. Points inside the set are at distance 0.
     """
-    depth = np.zeros(heart.shape, np.float32)
-    outside = np.full(heart.shape, np.inf, np.float32)
-    lung = np.full(heart.shape, np.inf, np.float32)
-    if not heart.any():
-        return depth, outside, lung
-    sampling = coarse.spacing_mm
+
+    def __init__(self, members: npt.NDArray[np.bool_], spacing_mm: tuple[float, float, float]):
+        self._members = members
+        self._spacing = np.asarray(spacing_mm, dtype=np.float64)
+        outside = ~members
+        border = np.zeros_like(members)
+        for axis in range(3):
+            lo = [slice(None)] * 3
+            hi = [slice(None)] * 3
+            lo[axis], hi[axis] = slice(0, -1), slice(1, None)
+            border[tuple(lo)] |= outside[tuple(hi)]
+            border[tuple(hi)] |= outside[tuple(lo)]
+        points = np.argwhere(members & border).astype(np.float64) * self._spacing
+        self._tree = cKDTree(points) if points.shape[0] else None
+
+    def at(
+        self,
+        z: npt.NDArray[np.integer],
+        j: npt.NDArray[np.integer],
+        i: npt.NDArray[np.integer],
+        limit_mm: float,
+    ) -> npt.NDArray[np.float64]:
+        """Distances (mm) at coarse voxels ``(z, j, i)``, capped at ``limit_mm``."""
+        out = np.full(np.shape(z), limit_mm, dtype=np.float64)
+        if self._tree is None:
+            return out
+        flat = np.ravel_multi_index((z, j, i), self._members.shape)
+        unique, inverse = np.unique(flat, return_inverse=True)
+        coords = np.stack(np.unravel_index(unique, self._members.shape), axis=1)
+        found, _ = self._tree.query(
+            coords.astype(np.float64) * self._spacing, distance_upper_bound=limit_mm
+        )
+        found = np.where(self._members[tuple(coords.T)], 0.0, np.minimum(found, limit_mm))
+        out[...] = found[inverse.reshape(-1)].reshape(out.shape)
+        return out
+
+
+def _grown_box(
+    mask: npt.NDArray[np.bool_], coarse: CoarseGrid, margin_mm: float
+) -> npt.NDArray[np.bool_]:
+    """The bounding box of ``mask`` grown by ``margin_mm``, as a mask (empty if ``mask`` is)."""
+    out = np.zeros_like(mask)
+    if not mask.any():
+        return out
     box = []
-    for axis, spacing in enumerate(sampling):
-        present = np.flatnonzero(heart.any(axis=tuple(a for a in range(3) if a != axis)))
-        grow = math.ceil(DISTANCE_MARGIN_MM / spacing)
+    for axis, spacing in enumerate(coarse.spacing_mm):
+        present = np.flatnonzero(mask.any(axis=tuple(a for a in range(3) if a != axis)))
+        grow = math.ceil(margin_mm / spacing)
         box.append(slice(max(int(present[0]) - grow, 0), int(present[-1]) + grow + 1))
+    out[tuple(box)] = True
+    return out
+
+
+def _depth_map(heart: npt.NDArray[np.bool_], coarse: CoarseGrid) -> npt.NDArray[np.float32]:
+    """Depth (mm) of each heart voxel below its surface (distance to the nearest voxel outside
+    the heart); 0 outside. Computed in the heart's bounding box grown by one voxel, which holds
+    every voxel nearest to a heart voxel."""
+    depth = np.zeros(heart.shape, np.float32)
+    if not heart.any():
+        return depth
+    box = []
+    for axis in range(3):
+        present = np.flatnonzero(heart.any(axis=tuple(a for a in range(3) if a != axis)))
+        box.append(slice(max(int(present[0]) - 1, 0), int(present[-1]) + 2))
     window = tuple(box)
     sub = heart[window]
-    depth[window] = ndimage.distance_transform_edt(sub, sampling=sampling)
-    outside[window] = ndimage.distance_transform_edt(~sub, sampling=sampling)
-    if lungs[window].any():
-        lung[window] = ndimage.distance_transform_edt(~lungs[window], sampling=sampling)
-    return depth, outside, lung
+    padded = np.pad(sub, 1)
+    depth[window] = ndimage.distance_transform_edt(padded, sampling=coarse.spacing_mm)[
+        1:-1, 1:-1, 1:-1
+    ]
+    return depth
 
 
 def find_anatomy(coarse: CoarseGrid, canonical_hu: npt.NDArray[np.generic]) -> AnatomyMaps:
@@ -678,21 +767,23 @@ def find_anatomy(coarse: CoarseGrid, canonical_hu: npt.NDArray[np.generic]) -> A
     heart = _heart(coarse, tissue, cavity, seed)
     if not heart.any():
         problems.append("no heart found between the lungs")
-    depth, outside_distance, lung_distance = _distance_maps(heart, lungs, coarse)
+    depth = _depth_map(heart, coarse)
     return AnatomyMaps(
         lungs=lungs,
         outside_air=outside_air,
         cavity=cavity,
         heart=heart,
         depth_mm=depth,
-        outside_distance_mm=outside_distance,
+        heart_distance=SetDistance(heart, coarse.spacing_mm),
         descending=descending,
         ascending=ascending,
         root=root,
         root_radius_mm=root_radius,
         spine_centre=spine,
         noise_sd_hu=_noise_sd(canonical_hu, coarse.factor, depth),
-        lung_distance_mm=lung_distance,
+        lung_distance=SetDistance(
+            lungs & _grown_box(heart, coarse, LUNG_WINDOW_MM), coarse.spacing_mm
+        ),
         root_direction=root_direction,
         problems=tuple(problems),
     )

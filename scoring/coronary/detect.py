@@ -51,7 +51,13 @@ import numpy as np
 import numpy.typing as npt
 from scipy import ndimage
 
-from scoring.coronary.anatomy import AnatomyMaps, Tube, find_anatomy
+from scoring.coronary.anatomy import (
+    HEART_DISTANCE_CAP_MM,
+    LUNG_DISTANCE_CAP_MM,
+    AnatomyMaps,
+    Tube,
+    find_anatomy,
+)
 from scoring.coronary.frame import CanonicalFrame, CoarseGrid
 from scoring.errors import InvalidVolumeError
 from scoring.parameters import Artery, ExclusionReason
@@ -581,8 +587,8 @@ def _bulk_features(
 
     return reach | {
         "depth_mm": capped(maps.depth_mm),
-        "heart_distance_mm": capped(maps.outside_distance_mm),
-        "lung_distance_mm": capped(maps.lung_distance_mm),
+        "heart_distance_mm": mean(maps.heart_distance.at(zc, jj, ii, HEART_DISTANCE_CAP_MM)),
+        "lung_distance_mm": mean(maps.lung_distance.at(zc, jj, ii, LUNG_DISTANCE_CAP_MM)),
         "in_cavity": mean(maps.cavity[zc, jj, ii]),
         "in_lung": mean(maps.lungs[zc, jj, ii]),
         "outside_air": mean(maps.outside_air[zc, jj, ii]),
@@ -592,6 +598,11 @@ def _bulk_features(
         "_y_fine": mean(yc),
         "_x_fine": mean(xc),
     }
+
+
+def _mm_at_most(value: float, cap: float) -> str:
+    """A capped distance for a detail line: ``"23 mm"``, or ``"60 mm or more"`` at the cap."""
+    return f"{cap:.0f} mm or more" if value >= cap else f"{value:.0f} mm"
 
 
 def _ostial_fat_min(frame: _Frame, p: npt.NDArray[np.float64]) -> float:
@@ -679,7 +690,8 @@ def _decide(
     if feat["heart_distance_mm"] > EPICARDIAL_REACH_MM:
         return LesionLabel(
             excluded=ExclusionReason.OUTSIDE_HEART,
-            detail=f"{feat['heart_distance_mm']:.0f} mm from the heart's surface",
+            detail=f"{_mm_at_most(feat['heart_distance_mm'], HEART_DISTANCE_CAP_MM)} from the "
+            "heart's surface",
         )
     if frame is None:
         return LesionLabel(
