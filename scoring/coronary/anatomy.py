@@ -389,14 +389,21 @@ def _noise_sd(
         deep = depth > 0
     if not np.any(deep):
         return float("nan")
-    values = []
-    for z in np.flatnonzero(deep.any(axis=(1, 2))):
-        fine = np.repeat(np.repeat(deep[z], factor, axis=0), factor, axis=1)
-        plane = np.asarray(canonical_hu[z, : fine.shape[0], : fine.shape[1]], dtype=np.float32)
-        inside = plane[fine]
-        if inside.size >= 50:
-            values.append(float(inside.std()))
-    return float(np.median(values)) if values else float("nan")
+    n_z, n_y, n_x = deep.shape
+    # the fine pixels of every deep coarse block, gathered at once: (blocks, factor, factor)
+    blocks = canonical_hu[:, : n_y * factor, : n_x * factor].reshape(n_z, n_y, factor, n_x, factor)
+    zs, js, is_ = np.nonzero(deep)
+    pixels = np.asarray(blocks[zs, js, :, is_, :], dtype=np.float64).reshape(zs.size, -1)
+    per_block = pixels.shape[1]
+    count = np.bincount(zs, minlength=n_z) * per_block
+    total = np.bincount(zs, weights=pixels.sum(axis=1), minlength=n_z)
+    squares = np.bincount(zs, weights=(pixels * pixels).sum(axis=1), minlength=n_z)
+    used = count >= 50
+    if not used.any():
+        return float("nan")
+    mean = total[used] / count[used]
+    variance = np.maximum(squares[used] / count[used] - mean * mean, 0.0)
+    return float(np.median(np.sqrt(variance)))
 
 
 def _maxima_3d(
@@ -522,20 +529,30 @@ def _spine_centre(coarse: CoarseGrid, cavity: npt.NDArray[np.bool_]) -> tuple[fl
     """Median centre of the largest posterior bony body over the slices."""
     hu = coarse.hu
     bone = hu > TISSUE_MAX_HU
-    centres = []
     n_y = hu.shape[1]
-    for z in range(hu.shape[0]):
-        labels, n = ndimage.label(bone[z])
-        if n == 0:
-            continue
-        sizes = np.bincount(labels.ravel(), minlength=n + 1)
-        sizes[0] = 0
-        k = int(np.argmax(sizes))
+    # every slice's bony bodies labelled at once (4-connected within the slice, as per slice)
+    in_plane = np.zeros((3, 3, 3), dtype=bool)
+    in_plane[1, 1, :] = in_plane[1, :, 1] = True
+    labels, n = ndimage.label(bone, in_plane)
+    if n == 0:
+        return None
+    zs, rs, cs = np.nonzero(labels)
+    ids = labels[zs, rs, cs]
+    sizes = np.bincount(ids, minlength=n + 1)
+    rows = np.bincount(ids, weights=rs, minlength=n + 1) / np.maximum(sizes, 1)
+    cols = np.bincount(ids, weights=cs, minlength=n + 1) / np.maximum(sizes, 1)
+    plane = np.zeros(n + 1, dtype=np.int64)
+    plane[ids] = zs
+    centres = []
+    for z in np.unique(zs).tolist():
+        in_slice = np.flatnonzero(plane == z)
+        in_slice = in_slice[in_slice > 0]
+        # the largest body of the slice (the first in raster order among equals)
+        k = int(in_slice[np.argmax(sizes[in_slice])])
         if sizes[k] < 10:
             continue
-        r, c = ndimage.center_of_mass(bone[z], labels, k)
-        if r > 0.4 * n_y:
-            centres.append((float(r), float(c)))
+        if rows[k] > 0.4 * n_y:
+            centres.append((float(rows[k]), float(cols[k])))
     if not centres:
         return None
     arr = np.asarray(centres)
