@@ -3,13 +3,16 @@
 Only URLs under ``CAC_EHR_BASE_URL`` are ever fetched (a notification naming another host is
 refused: no server-side request forgery). Every request has connect/read timeouts. It sends the
 static ``CAC_EHR_TOKEN`` or a SMART Backend Services token; the full EHR client (results) belongs
-to the workers, which the web layer must not import.
+to the workers, which the web layer must not import. :class:`BackendServicesToken` is the one
+SMART Backend Services token source of the project: the workers' EHR client reuses it.
 """
 
 from __future__ import annotations
 
+import math
 import threading
 import time
+import urllib.parse
 import uuid
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -56,46 +59,113 @@ def resolve_url(base_url: str, reference: str) -> str:
     return f"{base}/{reference}"
 
 
+#: The client-assertion algorithms SMART Backend Services requires servers to support, by key type.
+BACKEND_SERVICES_ALGORITHMS = ("RS384", "ES384")
+#: Refresh a cached access token this many seconds before the server says it expires.
+TOKEN_REFRESH_MARGIN_S = 60.0
+#: Lifetime of a client assertion; SMART allows at most five minutes.
+ASSERTION_LIFETIME_S = 300
+#: How much of an OAuth2 ``error_description`` an error message quotes.
+_DESCRIPTION_CHARS = 200
+
+
+class TokenEndpointError(EHRReadError):
+    """Raised when the SMART Backend Services token endpoint gives no usable access token.
+
+    The endpoint could not be reached or timed out (``status`` 0, transient), answered 408, 425,
+    429, 500 or 502-504 (transient: retry later), refused the client assertion (other 4xx,
+    permanent: fix the client id, the registered key, its ``kid`` or the scopes), or answered 200
+    without an ``access_token``. The message names the token URL (without query or credentials),
+    the HTTP status and the OAuth2 ``error`` / ``error_description`` (RFC 6749 section 5.2);
+    never the client assertion, the key or a token.
+
+    Attributes
+    ----------
+    status
+        The HTTP status of the answer, 0 when there was none.
+    """
+
+    def __init__(self, message: str, *, transient: bool, status: int) -> None:
+        super().__init__(message, transient=transient)
+        self.status = status
+
+
+def _public_url(url: str) -> str:
+    """``url`` without user info, query or fragment: safe to quote in an error message."""
+    parts = urllib.parse.urlsplit(url)
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+
 class BackendServicesToken:
     """Access tokens from SMART Backend Services (``client_credentials`` + ``private_key_jwt``).
 
-    The client assertion is signed RS384 (RSA key) or ES384 (EC key), with ``iss`` = ``sub`` =
-    the client id, ``aud`` = the token URL, a 5-minute expiry and a unique ``jti`` (SMART App
-    Launch 2.0, Backend Services). Tokens are cached until a minute before they expire and are
-    sent only to the EHR base URL.
+    The one implementation of the token fetch: the notification reader (:class:`HTTPEHRReader`)
+    calls it, and the workers' EHR client wraps it (``workers.ehr.SMARTBackendAuth``) to translate
+    its errors. The client assertion is signed RS384 (RSA key) or ES384 (EC P-384 key), with
+    ``iss`` = ``sub`` = the client id, ``aud`` = the token URL, a 5-minute expiry and a unique
+    ``jti``. Tokens are cached until :data:`TOKEN_REFRESH_MARGIN_S` before they expire (on the
+    monotonic clock, so a wall-clock step cannot keep a stale token), dropped by
+    :meth:`invalidate` (after an HTTP 401), and the token request never follows a redirect (the
+    assertion goes to the registered endpoint only).
 
     Parameters
     ----------
     token_url, client_id, private_key_pem, key_id, scopes
         ``CAC_EHR_TOKEN_URL``, ``CAC_EHR_CLIENT_ID``, the contents of ``CAC_EHR_PRIVATE_KEY_FILE``,
-        ``CAC_EHR_KEY_ID``, ``CAC_EHR_SCOPES``.
+        ``CAC_EHR_KEY_ID``, ``CAC_EHR_SCOPES`` (space-separated ``system/`` scopes).
+    timeout_s
+        Read timeout of the token request (connect: at most 5 s); a caller may pass its own.
+
+    Raises
+    ------
+    SettingsError
+        When the token URL is not http(s), the scopes are empty, or the key is not an unencrypted
+        PEM RSA or EC P-384 private key.
+
+    References
+    ----------
+    HL7 SMART App Launch 2.x, Backend Services
+    (https://hl7.org/fhir/smart-app-launch/backend-services.html): token request and client
+    assertion claims. RFC 7523 (JWT client assertions); RFC 6749 section 5.2 (error response).
     """
 
     def __init__(
         self,
         token_url: str,
         client_id: str,
-        private_key_pem: bytes,
+        private_key_pem: bytes | str,
         *,
         key_id: str | None,
         scopes: str,
         timeout_s: float = 10.0,
     ) -> None:
-        self._token_url = token_url
-        self._client_id = client_id
+        if not token_url.startswith(("https://", "http://")):
+            raise SettingsError(
+                f"CAC_EHR_TOKEN_URL must be an http(s) URL, got {_public_url(token_url)!r}"
+            )
+        if not scopes.split():
+            raise SettingsError("CAC_EHR_SCOPES is empty: name the system/ scopes to request")
+        pem = private_key_pem.encode() if isinstance(private_key_pem, str) else private_key_pem
         try:
-            key = serialization.load_pem_private_key(private_key_pem, password=None)
+            key = serialization.load_pem_private_key(pem, password=None)
         except (ValueError, TypeError):
             raise SettingsError("CAC_EHR_PRIVATE_KEY_FILE is not an unencrypted PEM key") from None
         if isinstance(key, rsa.RSAPrivateKey):
-            self._algorithm = "RS384"
-        elif isinstance(key, ec.EllipticCurvePrivateKey):
-            self._algorithm = "ES384"
+            self.algorithm = "RS384"
+        elif isinstance(key, ec.EllipticCurvePrivateKey) and isinstance(key.curve, ec.SECP384R1):
+            self.algorithm = "ES384"
         else:
-            raise SettingsError("CAC_EHR_PRIVATE_KEY_FILE must hold an RSA or EC private key")
+            raise SettingsError(
+                "CAC_EHR_PRIVATE_KEY_FILE must hold an RSA or EC P-384 private key "
+                "(SMART Backend Services signs RS384 or ES384)"
+            )
         self._key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey = key
-        self._key_id = key_id
-        self._scopes = scopes
+        self.token_url = token_url
+        self.client_id = client_id
+        self.key_id = key_id
+        self.scopes = " ".join(scopes.split())
         self._timeout = (min(timeout_s, 5.0), timeout_s)
         self._lock = threading.Lock()
         self._token: str | None = None
@@ -103,55 +173,132 @@ class BackendServicesToken:
 
     def __call__(self) -> str:
         """A valid access token (fetched when none is cached or it is about to expire)."""
+        return self.get()
+
+    def get(
+        self,
+        *,
+        session: requests.Session | None = None,
+        timeout: tuple[float, float] | None = None,
+    ) -> str:
+        """A valid access token, fetched when none is cached or it is about to expire.
+
+        Parameters
+        ----------
+        session
+            The caller's connection pool for the token request (default: a one-off one).
+        timeout
+            ``(connect, read)`` seconds for the token request (default: from ``timeout_s``).
+
+        Raises
+        ------
+        TokenEndpointError
+            When the token endpoint gives no usable token.
+        """
         with self._lock:
-            if self._token is None or time.time() > self._expires_at - 60:
-                self._token, self._expires_at = self._fetch()
+            now = time.monotonic()
+            if self._token is None or now >= self._expires_at - TOKEN_REFRESH_MARGIN_S:
+                self._token, lifetime_s = self._fetch(session, timeout or self._timeout)
+                self._expires_at = now + lifetime_s
             return self._token
 
-    def _fetch(self) -> tuple[str, float]:
-        now = int(time.time())
-        headers = {"kid": self._key_id} if self._key_id else None
-        assertion = jwt.encode(
+    def invalidate(self) -> None:
+        """Forget the cached token (the EHR answered 401: it expired early or was revoked)."""
+        with self._lock:
+            self._token = None
+            self._expires_at = 0.0
+
+    def client_assertion(self, now: float | None = None) -> str:
+        """A signed JWT asserting our identity to the token endpoint, valid five minutes.
+
+        Parameters
+        ----------
+        now
+            POSIX time of ``iat`` (default: the current time).
+        """
+        issued = int(time.time() if now is None else now)
+        return jwt.encode(
             {
-                "iss": self._client_id,
-                "sub": self._client_id,
-                "aud": self._token_url,
-                "exp": now + 300,
-                "iat": now,
+                "iss": self.client_id,
+                "sub": self.client_id,
+                "aud": self.token_url,
+                "exp": issued + ASSERTION_LIFETIME_S,
+                "iat": issued,
                 "jti": uuid.uuid4().hex,
             },
             self._key,
-            algorithm=self._algorithm,
-            headers=headers,
+            algorithm=self.algorithm,
+            headers={"kid": self.key_id} if self.key_id else None,
         )
+
+    def _fetch(
+        self, session: requests.Session | None, timeout: tuple[float, float]
+    ) -> tuple[str, float]:
+        """``(access token, lifetime in seconds)`` from one token request."""
+        endpoint = f"the EHR token endpoint {_public_url(self.token_url)}"
+        assertion = self.client_assertion()
         form = {
             "grant_type": "client_credentials",
-            "scope": self._scopes,
+            "scope": self.scopes,
             "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
             "client_assertion": assertion,
         }
+        post = session.post if session is not None else requests.post
         try:
-            response = requests.post(
-                self._token_url, data=form, timeout=self._timeout, allow_redirects=False
+            response = post(
+                self.token_url,
+                data=form,
+                headers={"Accept": "application/json"},
+                timeout=timeout,
+                allow_redirects=False,
             )
         except requests.RequestException as exc:
-            raise EHRReadError(
-                f"the EHR token endpoint cannot be reached ({type(exc).__name__})", transient=True
+            raise TokenEndpointError(
+                f"{endpoint} cannot be reached ({type(exc).__name__})", transient=True, status=0
             ) from None
-        if response.status_code != 200:
-            raise EHRReadError(
-                f"the EHR token endpoint answered HTTP {response.status_code}",
-                transient=response.status_code in TRANSIENT_STATUSES,
-            )
+        status = response.status_code
         try:
             body = response.json()
-            token = str(body["access_token"])
-            lifetime = float(body.get("expires_in", 300))
-        except (ValueError, KeyError, TypeError):
-            raise EHRReadError(
-                "the EHR token endpoint answered without an access_token", transient=False
-            ) from None
-        return token, time.time() + lifetime
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            body = {}
+        if status != 200:
+            if status in TRANSIENT_STATUSES:
+                raise TokenEndpointError(
+                    f"{endpoint} answered HTTP {status}", transient=True, status=status
+                )
+            raise TokenEndpointError(
+                f"{endpoint} refused the client assertion (HTTP {status}"
+                f"{_oauth_error(body, assertion)})",
+                transient=False,
+                status=status,
+            )
+        token = body.get("access_token")
+        try:  # a number, or a numeric string as some servers send
+            lifetime_s = float(body.get("expires_in", ASSERTION_LIFETIME_S))
+        except (TypeError, ValueError):
+            lifetime_s = math.nan
+        if not isinstance(token, str) or not token or not math.isfinite(lifetime_s):
+            raise TokenEndpointError(
+                f"{endpoint} answered without a usable access_token and expires_in",
+                transient=False,
+                status=status,
+            )
+        return token, lifetime_s
+
+
+def _oauth_error(body: dict[str, Any], assertion: str) -> str:
+    """``": error: description"`` from an OAuth2 error response, shortened, never the assertion."""
+    error = body.get("error")
+    description = body.get("error_description")
+    parts = [part for part in (error, description) if isinstance(part, str) and part]
+    if not parts:
+        return ""
+    text = ": ".join(parts).replace(assertion, "[client assertion]")
+    if len(text) > _DESCRIPTION_CHARS:
+        text = text[:_DESCRIPTION_CHARS] + "..."
+    return f": {text}"
 
 
 class HTTPEHRReader:
@@ -207,20 +354,11 @@ class HTTPEHRReader:
 
     def read(self, reference: str) -> dict[str, Any]:
         url = resolve_url(self.base_url, reference)
-        headers = {}
-        if self._token is not None:
-            token = self._token if isinstance(self._token, str) else self._token()
-            headers["Authorization"] = f"Bearer {token}"
-        try:
-            response = self._session.get(
-                url, headers=headers, timeout=self._timeout, allow_redirects=False
-            )
-        except requests.Timeout:
-            raise EHRReadError("the EHR did not answer in time", transient=True) from None
-        except requests.RequestException as exc:
-            raise EHRReadError(
-                f"the EHR cannot be reached ({type(exc).__name__})", transient=True
-            ) from None
+        response = self._get(url)
+        if response.status_code == 401 and isinstance(self._token, BackendServicesToken):
+            # the token expired early or was revoked: fetch a new one, once
+            self._token.invalidate()
+            response = self._get(url)
         if response.status_code != 200:
             raise EHRReadError(
                 f"the EHR answered HTTP {response.status_code} for {reference}",
@@ -233,3 +371,20 @@ class HTTPEHRReader:
         if not isinstance(body, dict):
             raise EHRReadError("the EHR answered with a non-object JSON", transient=False)
         return body
+
+    def _get(self, url: str) -> requests.Response:
+        """``GET url`` with the bearer token; network failures become transient errors."""
+        headers = {}
+        if self._token is not None:
+            token = self._token if isinstance(self._token, str) else self._token()
+            headers["Authorization"] = f"Bearer {token}"
+        try:
+            return self._session.get(
+                url, headers=headers, timeout=self._timeout, allow_redirects=False
+            )
+        except requests.Timeout:
+            raise EHRReadError("the EHR did not answer in time", transient=True) from None
+        except requests.RequestException as exc:
+            raise EHRReadError(
+                f"the EHR cannot be reached ({type(exc).__name__})", transient=True
+            ) from None

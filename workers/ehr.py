@@ -4,7 +4,8 @@
 ``requests``, a per-request ``(connect, read)`` timeout, and authentication by either a static
 bearer token (:class:`StaticToken`, for test servers) or SMART Backend Services
 (:class:`SMARTBackendAuth`: ``client_credentials`` grant with a ``private_key_jwt`` client
-assertion signed RS384 or ES384, the token cached until shortly before it expires).
+assertion signed RS384 or ES384, the token cached until shortly before it expires; the one
+implementation is :class:`fhir_service.ehr.BackendServicesToken`, wrapped here).
 
 HTTP failures become our own errors (:mod:`workers.errors`) that keep the server's
 ``OperationOutcome``: 429/502/503/504 and timeouts are transient, the rest permanent.
@@ -18,19 +19,21 @@ FHIR R4 RESTful API (http://hl7.org/fhir/R4/http.html): read, search, create, up
 
 from __future__ import annotations
 
-import threading
-import time
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
-import jwt
 import requests
 from fhir.resources.R4B import get_fhir_model_class
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.resource import Resource
 
+from fhir_service.ehr import (
+    BACKEND_SERVICES_ALGORITHMS,
+    BackendServicesToken,
+    TokenEndpointError,
+)
+from fhir_service.errors import SettingsError
 from workers.errors import (
     AuthenticationError,
     ConfigurationError,
@@ -44,8 +47,6 @@ R = TypeVar("R", bound=Resource)
 FHIR_JSON = "application/fhir+json"
 #: HTTP statuses worth retrying: rate limited, bad gateway, unavailable, gateway timeout.
 TRANSIENT_STATUSES = frozenset({408, 429, 502, 503, 504})
-#: Refresh a cached access token this many seconds before the server says it expires.
-TOKEN_REFRESH_MARGIN_S = 60.0
 
 
 class EHRClient(Protocol):
@@ -99,8 +100,19 @@ class StaticToken:
         """A static token cannot be refreshed."""
 
 
+#: The ``system/`` scopes the pipeline uses: it reads the order and the patient's context, and
+#: writes the report, its provenance and the Task.
+PIPELINE_SCOPES = (
+    "system/Patient.r system/Observation.rs system/Observation.c system/Condition.rs "
+    "system/Procedure.rs system/MedicationRequest.rs system/FamilyMemberHistory.rs "
+    "system/ServiceRequest.r system/ImagingStudy.r system/Endpoint.r "
+    "system/DiagnosticReport.c system/Device.c system/Provenance.c system/Task.cru"
+)
+
+
 class SMARTBackendAuth:
-    """SMART Backend Services: ``client_credentials`` with a signed ``private_key_jwt`` assertion.
+    """SMART Backend Services for the pipeline: :class:`fhir_service.ehr.BackendServicesToken`
+    (the project's one implementation) with its errors translated to the pipeline's.
 
     Parameters
     ----------
@@ -109,117 +121,78 @@ class SMARTBackendAuth:
     client_id
         The registered client id (the assertion's ``iss`` and ``sub``).
     private_key_pem
-        The PEM private key registered (as a JWK Set) with the EHR.
+        The PEM private key registered (as a JWK Set) with the EHR: RSA or EC P-384.
     algorithm
-        ``RS384`` (RSA) or ``ES384`` (EC P-384), the two SMART requires servers to support.
+        ``RS384`` or ``ES384`` to insist on (it must match the key); None takes the key's.
     scopes
         ``system/`` scopes, space-separated, limited to what the pipeline uses.
     key_id
         The ``kid`` of the key in the registered JWK Set, if any.
+
+    Raises
+    ------
+    ConfigurationError
+        When the algorithm is not one of :attr:`ALGORITHMS` or not the key's, the token URL is
+        not http(s), the scopes are empty, or the key is unreadable.
     """
 
-    ALGORITHMS = ("RS384", "ES384")
+    ALGORITHMS = BACKEND_SERVICES_ALGORITHMS
+
+    #: The token source; its ``token_url``, ``client_id``, ``algorithm``, ``scopes`` and ``key_id``
+    #: are the settings in force.
+    source: BackendServicesToken
 
     def __init__(
         self,
         token_url: str,
         client_id: str,
-        private_key_pem: str,
+        private_key_pem: str | bytes,
         *,
-        algorithm: str = "RS384",
-        scopes: str = (
-            "system/Patient.r system/Observation.rs system/Observation.c system/Condition.rs "
-            "system/Procedure.rs system/MedicationRequest.rs system/FamilyMemberHistory.rs "
-            "system/ServiceRequest.r system/ImagingStudy.r system/Endpoint.r "
-            "system/DiagnosticReport.c system/Device.c system/Provenance.c system/Task.cru"
-        ),
+        algorithm: str | None = None,
+        scopes: str = PIPELINE_SCOPES,
         key_id: str | None = None,
     ) -> None:
-        if algorithm not in self.ALGORITHMS:
+        if algorithm is not None and algorithm not in self.ALGORITHMS:
             raise ConfigurationError(
                 f"SMART client assertion algorithm must be one of {self.ALGORITHMS}, "
                 f"got {algorithm!r}"
             )
-        if not token_url.startswith(("https://", "http://")):
-            raise ConfigurationError(f"SMART token URL must be an http(s) URL, got {token_url!r}")
-        self.token_url = token_url
-        self.client_id = client_id
-        self.private_key_pem = private_key_pem
-        self.algorithm = algorithm
-        self.scopes = scopes
-        self.key_id = key_id
-        self._lock = threading.Lock()
-        self._access_token: str | None = None
-        self._expires_at = 0.0
+        try:
+            self.source = BackendServicesToken(
+                token_url, client_id, private_key_pem, key_id=key_id, scopes=scopes
+            )
+        except SettingsError as exc:
+            raise ConfigurationError(str(exc)) from None
+        if algorithm is not None and algorithm != self.source.algorithm:
+            raise ConfigurationError(
+                f"SMART client assertion algorithm {algorithm} does not fit the key "
+                f"in CAC_EHR_PRIVATE_KEY_FILE, which signs {self.source.algorithm}"
+            )
 
     def client_assertion(self, now: float | None = None) -> str:
         """A signed JWT asserting our identity to the token endpoint (valid 5 minutes)."""
-        issued = int(time.time() if now is None else now)
-        claims = {
-            "iss": self.client_id,
-            "sub": self.client_id,
-            "aud": self.token_url,
-            "exp": issued + 300,
-            "iat": issued,
-            "jti": uuid.uuid4().hex,
-        }
-        headers = {"kid": self.key_id} if self.key_id else None
-        try:
-            return jwt.encode(
-                claims, self.private_key_pem, algorithm=self.algorithm, headers=headers
-            )
-        except (ValueError, TypeError, jwt.PyJWTError) as exc:
-            raise ConfigurationError(
-                f"cannot sign the SMART client assertion with {self.algorithm}: {exc}"
-            ) from exc
+        return self.source.client_assertion(now)
 
     def token(self, session: requests.Session, timeout_s: tuple[float, float]) -> str | None:
-        with self._lock:
-            if self._access_token and time.time() < self._expires_at - TOKEN_REFRESH_MARGIN_S:
-                return self._access_token
-            data = {
-                "grant_type": "client_credentials",
-                "scope": self.scopes,
-                "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
-                "client_assertion": self.client_assertion(),
-            }
-            try:
-                response = session.post(
-                    self.token_url,
-                    data=data,
-                    headers={"Accept": "application/json"},
-                    timeout=timeout_s,
-                )
-            except (requests.Timeout, requests.ConnectionError) as exc:
-                raise EHRTransientError(
-                    f"EHR token endpoint {self.token_url} unreachable: {exc}", status=0
-                ) from exc
-            if response.status_code in TRANSIENT_STATUSES:
-                raise EHRTransientError(
-                    f"EHR token endpoint answered {response.status_code}",
-                    status=response.status_code,
-                )
-            if response.status_code != 200:
-                raise AuthenticationError(
-                    f"EHR token endpoint refused the client assertion ({response.status_code}): "
-                    f"{response.text[:300]}"
-                )
-            try:
-                payload = response.json()
-                access_token = str(payload["access_token"])
-                expires_in = float(payload.get("expires_in", 300))
-            except (ValueError, KeyError) as exc:
-                raise AuthenticationError(
-                    f"EHR token endpoint answered without an access_token: {response.text[:300]}"
-                ) from exc
-            self._access_token = access_token
-            self._expires_at = time.time() + expires_in
-            return access_token
+        """A valid access token, fetched over ``session`` when none is cached or it is about
+        to expire.
+
+        Raises
+        ------
+        EHRTransientError
+            The token endpoint is unreachable or answered 408, 425, 429, 500 or 502-504.
+        AuthenticationError
+            It refused the client assertion or answered without an access token.
+        """
+        try:
+            return self.source.get(session=session, timeout=timeout_s)
+        except TokenEndpointError as exc:
+            if exc.transient:
+                raise EHRTransientError(str(exc), status=exc.status) from exc
+            raise AuthenticationError(str(exc)) from exc
 
     def invalidate(self) -> None:
-        with self._lock:
-            self._access_token = None
-            self._expires_at = 0.0
+        self.source.invalidate()
 
 
 def _outcome_text(outcome: Mapping[str, Any] | None) -> str:

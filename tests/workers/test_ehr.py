@@ -1,22 +1,15 @@
 """The EHR client against the real FHIR server, and SMART Backend Services against a real token
-endpoint (a small OAuth2 server in this test that verifies the client assertion with the public
-key, as an EHR does)."""
+endpoint (the small OAuth2 server of ``tests/fhir_service/test_ehr.py``, which verifies the client
+assertion with the public key as an EHR does; the token source itself is tested there)."""
 
 from __future__ import annotations
 
-import json
-import threading
-import urllib.parse
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
 
-import jwt
 import pytest
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from fhir.resources.R4B.patient import Patient
 
+from tests.fhir_service.test_ehr import TokenServer, key_pair
 from tests.peers.servers import FHIRServer, free_port
 from workers.ehr import FHIRHTTPClient, SMARTBackendAuth, StaticToken
 from workers.errors import (
@@ -26,85 +19,6 @@ from workers.errors import (
     EHRPermanentError,
     EHRTransientError,
 )
-
-
-class TokenServer:
-    """An OAuth2 token endpoint for ``client_credentials`` + ``private_key_jwt``."""
-
-    def __init__(self, public_pem: bytes, algorithm: str, expires_in: int = 300) -> None:
-        self.public_pem = public_pem
-        self.algorithm = algorithm
-        self.expires_in = expires_in
-        self.assertions: list[dict[str, Any]] = []
-        self.refuse = False
-        outer = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                length = int(self.headers.get("Content-Length", "0"))
-                form = urllib.parse.parse_qs(self.rfile.read(length).decode())
-                status, body = outer.answer(form)
-                payload = json.dumps(body).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            def log_message(self, *args: Any) -> None:
-                return
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/token"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def answer(self, form: dict[str, list[str]]) -> tuple[int, dict[str, Any]]:
-        if self.refuse:
-            return 401, {"error": "invalid_client"}
-        if form.get("grant_type") != ["client_credentials"]:
-            return 400, {"error": "unsupported_grant_type"}
-        if form.get("client_assertion_type") != [
-            "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
-        ]:
-            return 400, {"error": "invalid_request"}
-        try:
-            claims = jwt.decode(
-                form["client_assertion"][0],
-                self.public_pem,
-                algorithms=[self.algorithm],
-                audience=self.url,
-            )
-        except jwt.PyJWTError as exc:
-            return 401, {"error": "invalid_client", "error_description": str(exc)}
-        self.assertions.append({**claims, "scope": form.get("scope", [""])[0]})
-        return 200, {
-            "access_token": f"token-{len(self.assertions)}",
-            "token_type": "bearer",
-            "expires_in": self.expires_in,
-            "scope": form.get("scope", [""])[0],
-        }
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-
-
-def key_pair(kind: str) -> tuple[str, bytes]:
-    key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
-    if kind == "RS384":
-        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    else:
-        key = ec.generate_private_key(ec.SECP384R1())
-    private = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
-    public = key.public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return private, public
 
 
 @pytest.fixture(params=["RS384", "ES384"])
@@ -166,10 +80,46 @@ class TestSMARTConfiguration:
         with pytest.raises(ConfigurationError, match="RS384"):
             SMARTBackendAuth("https://ehr/token", "c", "key", algorithm="HS256")
 
-    def test_unreadable_key(self) -> None:
-        auth = SMARTBackendAuth("https://ehr/token", "c", "not a key")
-        with pytest.raises(ConfigurationError, match="cannot sign"):
-            auth.client_assertion()
+    def test_unreadable_key_fails_at_construction(self) -> None:
+        with pytest.raises(ConfigurationError, match="not an unencrypted PEM key"):
+            SMARTBackendAuth("https://ehr/token", "c", "not a key")
+
+    def test_algorithm_must_fit_the_key(self) -> None:
+        private, _ = key_pair("ES384")
+        with pytest.raises(ConfigurationError, match="signs ES384"):
+            SMARTBackendAuth("https://ehr/token", "c", private, algorithm="RS384")
+        assert SMARTBackendAuth("https://ehr/token", "c", private).source.algorithm == "ES384"
+
+    def test_token_url_must_be_http(self) -> None:
+        private, _ = key_pair("RS384")
+        with pytest.raises(ConfigurationError, match="http"):
+            SMARTBackendAuth("file:///etc/token", "c", private)
+
+
+class TestTokenEndpointErrors:
+    """The token source's errors become the pipeline's: transient ones are retried."""
+
+    def test_unavailable_endpoint_is_transient_with_its_status(self) -> None:
+        private, public = key_pair("ES384")
+        server = TokenServer(public, "ES384")
+        server.override = (503, {"error": "temporarily_unavailable"})
+        try:
+            auth = SMARTBackendAuth(server.url, "cac-client", private)
+            # the token is fetched before any FHIR request: no FHIR server is needed
+            client = FHIRHTTPClient(f"http://127.0.0.1:{free_port()}/fhir", auth)
+            with pytest.raises(EHRTransientError, match="answered HTTP 503") as info:
+                client.search(Patient, {})
+        finally:
+            server.close()
+        assert info.value.status == 503
+
+    def test_unreachable_endpoint_is_transient(self) -> None:
+        private, _ = key_pair("RS384")
+        auth = SMARTBackendAuth(f"http://127.0.0.1:{free_port()}/token", "c", private)
+        client = FHIRHTTPClient(f"http://127.0.0.1:{free_port()}/fhir", auth, timeout_s=(1, 1))
+        with pytest.raises(EHRTransientError, match="cannot be reached") as info:
+            client.read(Patient, "1")
+        assert info.value.status == 0
 
 
 @pytest.mark.integration
