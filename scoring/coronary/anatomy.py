@@ -60,8 +60,8 @@ HEART_OPENING_MM = 4.0
 LUNG_WINDOW_MM = 45.0
 #: Distances to the lung and to the heart are measured up to these caps (mm); the rules look no
 #: farther (the epicardial fat and the pericardium lie within about 15 mm of the heart).
-LUNG_DISTANCE_CAP_MM = 30.0
-HEART_DISTANCE_CAP_MM = 60.0
+LUNG_DISTANCE_CAP_MM = 15.0
+HEART_DISTANCE_CAP_MM = 25.0
 #: The heart is followed at most this far (mm) above the aortic root (atria, appendages).
 HEART_ABOVE_ROOT_MM = 30.0
 #: From one slice to the next the heart's cross-section grows by at most this factor; where it
@@ -677,6 +677,8 @@ class SetDistance:
             border[tuple(hi)] |= outside[tuple(lo)]
         points = np.argwhere(members & border).astype(np.float64) * self._spacing
         self._tree = cKDTree(points) if points.shape[0] else None
+        self._lo = points.min(axis=0) if points.shape[0] else np.zeros(3)
+        self._hi = points.max(axis=0) if points.shape[0] else np.zeros(3)
 
     def at(
         self,
@@ -684,18 +686,29 @@ class SetDistance:
         j: npt.NDArray[np.integer],
         i: npt.NDArray[np.integer],
         limit_mm: float,
+        where: npt.NDArray[np.bool_] | None = None,
     ) -> npt.NDArray[np.float64]:
-        """Distances (mm) at coarse voxels ``(z, j, i)``, capped at ``limit_mm``."""
+        """Distances (mm) at coarse voxels ``(z, j, i)``, capped at ``limit_mm``; only at the
+        points ``where`` is true when given (the cap elsewhere)."""
         out = np.full(np.shape(z), limit_mm, dtype=np.float64)
         if self._tree is None:
+            return out
+        if where is not None:
+            if where.any():
+                out[where] = self.at(z[where], j[where], i[where], limit_mm)
             return out
         flat = np.ravel_multi_index((z, j, i), self._members.shape)
         unique, inverse = np.unique(flat, return_inverse=True)
         coords = np.stack(np.unravel_index(unique, self._members.shape), axis=1)
-        found, _ = self._tree.query(
-            coords.astype(np.float64) * self._spacing, distance_upper_bound=limit_mm
-        )
-        found = np.where(self._members[tuple(coords.T)], 0.0, np.minimum(found, limit_mm))
+        mm = coords.astype(np.float64) * self._spacing
+        # only points outside the set and nearer than the cap to its bounding box need the tree
+        gap = np.maximum(np.maximum(self._lo - mm, mm - self._hi), 0.0)
+        ask = (np.sqrt((gap * gap).sum(axis=1)) < limit_mm) & ~self._members[tuple(coords.T)]
+        found = np.full(unique.size, limit_mm)
+        found[self._members[tuple(coords.T)]] = 0.0
+        if ask.any():
+            hit, _ = self._tree.query(mm[ask], distance_upper_bound=limit_mm)
+            found[ask] = np.minimum(hit, limit_mm)
         out[...] = found[inverse.reshape(-1)].reshape(out.shape)
         return out
 

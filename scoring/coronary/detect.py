@@ -532,6 +532,7 @@ def _bulk_features(
     def capped(distance: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
         return mean(np.minimum(distance[zc, jj, ii], FAR_MM))
 
+    heart_distance = maps.heart_distance.at(zc, jj, ii, HEART_DISTANCE_CAP_MM)
     reach: dict[str, npt.NDArray[np.float64]] = {}
     if frame is not None:
         # the direction in which each candidate runs: principal axis of its voxels (mm)
@@ -587,8 +588,13 @@ def _bulk_features(
 
     return reach | {
         "depth_mm": capped(maps.depth_mm),
-        "heart_distance_mm": mean(maps.heart_distance.at(zc, jj, ii, HEART_DISTANCE_CAP_MM)),
-        "lung_distance_mm": mean(maps.lung_distance.at(zc, jj, ii, LUNG_DISTANCE_CAP_MM)),
+        "heart_distance_mm": mean(heart_distance),
+        # the lung matters only near the heart (pericardium): measured there, capped elsewhere
+        "lung_distance_mm": mean(
+            maps.lung_distance.at(
+                zc, jj, ii, LUNG_DISTANCE_CAP_MM, where=heart_distance < HEART_DISTANCE_CAP_MM
+            )
+        ),
         "in_cavity": mean(maps.cavity[zc, jj, ii]),
         "in_lung": mean(maps.lungs[zc, jj, ii]),
         "outside_air": mean(maps.outside_air[zc, jj, ii]),
