@@ -33,6 +33,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 from scipy import ndimage
+from scipy.sparse import csr_array
+from scipy.sparse.csgraph import connected_components
 
 from scoring.errors import InvalidParameterError, LabelMapError
 from scoring.parameters import (
@@ -169,26 +171,160 @@ def _acquisition_warnings(volume: CTVolume, mass: _MassFactor) -> list[ScoringWa
     return warnings
 
 
-class _UnionFind:
-    def __init__(self) -> None:
-        self.parent: list[int] = []
+# Candidate pixels are gathered this many voxels at a time, so that the boolean mask never
+# covers the whole volume (8 slices of a 512 x 512 series).
+_SLAB_VOXELS = 1 << 21
 
-    def add(self) -> int:
-        self.parent.append(len(self.parent))
-        return len(self.parent) - 1
 
-    def find(self, i: int) -> int:
-        root = i
-        while self.parent[root] != root:
-            root = self.parent[root]
-        while self.parent[i] != root:
-            self.parent[i], i = root, self.parent[i]
-        return root
+@dataclass(frozen=True, slots=True)
+class _Runs:
+    """Horizontal runs of candidate pixels (maximal stretches of one image row), in raster order
+    of the volume; ``values`` holds the candidate pixels' HU in that same order."""
 
-    def union(self, a: int, b: int) -> None:
-        ra, rb = self.find(a), self.find(b)
-        if ra != rb:
-            self.parent[max(ra, rb)] = min(ra, rb)
+    values: npt.NDArray[np.number]
+    pixel_start: npt.NDArray[np.int64]
+    """Index in ``values`` of each run's first pixel."""
+    length: npt.NDArray[np.int64]
+    row: npt.NDArray[np.int64]
+    """Row of the run across the whole volume: ``z * n_rows + y``."""
+    first_col: npt.NDArray[np.int64]
+
+
+def _candidate_runs(
+    hu: npt.NDArray[np.int16] | npt.NDArray[np.float32],
+    threshold_hu: float,
+    inclusive: bool,
+) -> _Runs:
+    """Runs of pixels at or above the threshold, found slab by slab from the thresholded mask."""
+    n_slices, n_rows, n_cols = hu.shape
+    integral = np.issubdtype(hu.dtype, np.integer)
+    slab = max(1, _SLAB_VOXELS // max(1, n_rows * n_cols))
+    values: list[npt.NDArray[np.number]] = []
+    firsts: list[npt.NDArray[np.int64]] = []
+    starts: list[npt.NDArray[np.int64]] = []
+    n_pixels = 0
+    for z0 in range(0, n_slices, slab):
+        block = hu[z0 : z0 + slab]
+        mask = _threshold(block, threshold_hu, inclusive, integral)
+        flat = np.flatnonzero(mask)
+        if flat.size == 0:
+            continue
+        values.append(block.reshape(-1)[flat])
+        is_start = np.empty(flat.size, dtype=bool)
+        is_start[0] = True
+        np.not_equal(np.diff(flat), 1, out=is_start[1:])
+        # a run never carries on from the last column of one row into the first of the next
+        by_row = mask.reshape(-1, n_cols)
+        wraps = np.flatnonzero(by_row[:-1, -1] & by_row[1:, 0])
+        is_start[np.searchsorted(flat, (wraps + 1) * n_cols)] = True
+        run_starts = np.flatnonzero(is_start)
+        firsts.append(flat[run_starts] + z0 * n_rows * n_cols)
+        starts.append(run_starts + n_pixels)
+        n_pixels += flat.size
+    if not values:
+        empty = np.zeros(0, dtype=np.int64)
+        return _Runs(np.zeros(0, dtype=hu.dtype), empty, empty, empty, empty)
+    pixel_start = np.concatenate(starts)
+    first = np.concatenate(firsts)
+    row = first // n_cols
+    return _Runs(
+        values=np.concatenate(values),
+        pixel_start=pixel_start,
+        length=np.diff(pixel_start, append=n_pixels),
+        row=row,
+        first_col=first - row * n_cols,
+    )
+
+
+def _overlapping_runs(
+    row: npt.NDArray[np.int64],
+    first_col: npt.NDArray[np.int64],
+    last_col: npt.NDArray[np.int64],
+    valid: npt.NDArray[np.bool_],
+    row_step: int,
+    reach: int,
+    n_cols: int,
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Pairs ``(i, j)`` of runs where run ``j`` lies on row ``row[i] - row_step`` and its columns
+    come within ``reach`` of run ``i``'s (``reach`` 1: touching diagonally counts).
+
+    The runs must be in raster order (sorted by row, then column); only runs ``i`` flagged
+    ``valid`` are paired. Each run's candidates are found by binary search on keys that place
+    every row in its own interval, so the work is linear in the runs and the pairs.
+    """
+    width = n_cols + 2 * reach + 1
+    offset = reach
+    start_key = row * width + first_col + offset
+    end_key = row * width + last_col + offset
+    target_row = (row - row_step) * width + offset
+    low = np.searchsorted(end_key, target_row + first_col - reach, side="left")
+    high = np.searchsorted(start_key, target_row + last_col + reach, side="right")
+    count = np.where(valid, np.maximum(high - low, 0), 0)
+    total = int(count.sum())
+    i = np.repeat(np.arange(row.size, dtype=np.int64), count)
+    # j runs from low[i] upward: low repeated plus a position within each group
+    group_start = np.cumsum(count) - count
+    j = np.repeat(low - group_start, count) + np.arange(total, dtype=np.int64)
+    return i, j
+
+
+def _connected(
+    n_nodes: int, first: npt.NDArray[np.int64], second: npt.NDArray[np.int64]
+) -> tuple[npt.NDArray[np.int64], int]:
+    """Connected components of a graph, numbered in order of their lowest node."""
+    if first.size == 0:
+        return np.arange(n_nodes, dtype=np.int64), n_nodes
+    graph = csr_array(
+        (np.ones(first.size, dtype=np.int8), (first.astype(np.int32), second.astype(np.int32))),
+        shape=(n_nodes, n_nodes),
+    )
+    n_components, labels = connected_components(graph, directed=True, connection="weak")
+    lowest = np.full(n_components, n_nodes, dtype=np.int64)
+    np.minimum.at(lowest, labels, np.arange(n_nodes, dtype=np.int64))
+    rank = np.empty(n_components, dtype=np.int64)
+    rank[np.argsort(lowest)] = np.arange(n_components, dtype=np.int64)
+    return rank[labels], int(n_components)
+
+
+def _peaks_and_sums(
+    runs: _Runs,
+    run_order: npt.NDArray[np.int64],
+    first_run: npt.NDArray[np.int64],
+    first_pixel: npt.NDArray[np.int64],
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """Peak and sum of HU of each component, whose runs are ``runs[run_order]`` from
+    ``first_run`` on (and whose pixels, in that order, start at ``first_pixel``).
+
+    Integer HU are reduced per run and then per component (the sums are exact integers, so
+    the order of addition does not matter); float HU are gathered pixel by pixel in raster order
+    of each component and summed in that order.
+    """
+    if first_run.size == 0:
+        return np.zeros(0), np.zeros(0)
+    if np.issubdtype(runs.values.dtype, np.integer):
+        run_peak = np.maximum.reduceat(runs.values, runs.pixel_start)[run_order]
+        run_sum = np.add.reduceat(runs.values, runs.pixel_start, dtype=np.int64)[run_order]
+        peaks = np.maximum.reduceat(run_peak, first_run).astype(np.float64)
+        sums = np.add.reduceat(run_sum, first_run).astype(np.float64)
+        return peaks, sums
+    length = runs.length[run_order]
+    out_start = np.cumsum(length) - length
+    position = np.arange(out_start[-1] + length[-1], dtype=np.int64)
+    source = np.repeat(runs.pixel_start[run_order] - out_start, length) + position
+    values = runs.values[source].astype(np.float64)
+    return np.maximum.reduceat(values, first_pixel), np.add.reduceat(values, first_pixel)
+
+
+def _pixel_indices(
+    row: npt.NDArray[np.int64], first_col: npt.NDArray[np.int64], length: npt.NDArray[np.int64]
+) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int32]]:
+    """In-slice row and column of every pixel of the given runs, run after run."""
+    index = np.int32 if int(length.sum()) < np.iinfo(np.int32).max else np.int64
+    out_start = np.cumsum(length) - length
+    rows = np.repeat(row.astype(index), length)
+    cols = np.repeat((first_col - out_start).astype(index), length)
+    cols += np.arange(cols.size, dtype=index)
+    return rows.astype(np.int32, copy=False), cols.astype(np.int32, copy=False)
 
 
 def find_candidates(volume: CTVolume, params: ScoringParameters | None = None) -> CandidateSet:
@@ -207,76 +343,88 @@ def find_candidates(volume: CTVolume, params: ScoringParameters | None = None) -
         Candidates in order of their first slice, ``lesion_id`` from 1, plus the count of 2-D
         components ignored for being under the minimum area, the mass factor used and the
         acquisition warnings.
+
+    Notes
+    -----
+    Connected components are found on runs (maximal horizontal stretches of candidate pixels)
+    rather than pixels: runs on adjacent rows of a slice that touch (diagonally too with
+    8-connectivity) belong to one 2-D component, and runs of kept components on the same row of
+    adjacent slices that share a column join their components into one candidate. The result is
+    the same as labelling each slice with ``scipy.ndimage.label`` (components numbered in raster
+    order of their first pixel), for a fraction of the time.
     """
     params = params or ScoringParameters()
     geometry = volume.geometry
-    hu = volume.hu
     n_slices, n_rows, n_cols = volume.shape
     pixel_area = geometry.pixel_area_mm2
     increment_factor = (
         geometry.increment_mm / REFERENCE_SLICE_MM if params.normalise_increment else 1.0
     )
-    structure = _structure(params.connectivity)
-    threshold = params.threshold_hu
     mass = _mass_factor(volume, params)
+    runs = _candidate_runs(volume.hu, params.threshold_hu, params.threshold_inclusive)
+    last_col = runs.first_col + runs.length - 1
+    reach = 1 if params.connectivity == Connectivity.EIGHT else 0
 
-    components: list[Component2D] = []
-    row_sums: list[float] = []
-    col_sums: list[float] = []
-    union = _UnionFind()
-    ignored = 0
-    # labels of the previous slice and the global component id of each of its local labels
-    previous: tuple[npt.NDArray[np.int32], npt.NDArray[np.int64]] | None = None
-    integral = np.issubdtype(hu.dtype, np.integer)
+    # 2-D components: runs of one slice on adjacent rows whose columns touch
+    pairs = _overlapping_runs(
+        runs.row, runs.first_col, last_col, runs.row % n_rows > 0, 1, reach, n_cols
+    )
+    component, n_components = _connected(runs.row.size, *pairs)
+    counts = np.bincount(component, weights=runs.length, minlength=n_components).astype(np.int64)
+    keep = counts * pixel_area >= params.min_area_mm2 - _AREA_TOLERANCE
+    n_kept = int(np.count_nonzero(keep))
+    ignored = n_components - n_kept
 
-    for z in range(n_slices):
-        plane = hu[z]
-        mask = _threshold(plane, threshold, params.threshold_inclusive, integral)
-        labels, n_labels = ndimage.label(mask, structure=structure)
-        if n_labels == 0:
-            previous = None
-            continue
-        flat = np.flatnonzero(mask)
-        pixel_labels = labels.ravel()[flat]
-        counts = np.bincount(pixel_labels, minlength=n_labels + 1)
-        keep = counts * pixel_area >= params.min_area_mm2 - _AREA_TOLERANCE
-        keep[0] = False
-        n_kept = int(np.count_nonzero(keep))
-        ignored += n_labels - n_kept
-        if n_kept == 0:
-            previous = None
-            continue
-        if n_kept < n_labels:
-            kept_pixels = keep[pixel_labels]
-            flat = flat[kept_pixels]
-            pixel_labels = pixel_labels[kept_pixels]
-        # pairs with the previous slice, gathered in raster order (cache-friendly)
-        below = None if previous is None else previous[0].ravel()[flat]
-        below_labels = pixel_labels
-        # a stable sort of 16-bit keys is a radix sort: linear in the pixel count
-        keys = pixel_labels.astype(np.uint16) if n_labels < 65536 else pixel_labels
-        order = np.argsort(keys, kind="stable")
-        flat = flat[order]
-        pixel_labels = pixel_labels[order]
-        values = plane.ravel()[flat].astype(np.float64)
-        boundary = np.empty(pixel_labels.size, dtype=bool)
-        boundary[0] = True
-        np.not_equal(pixel_labels[1:], pixel_labels[:-1], out=boundary[1:])
-        starts = np.flatnonzero(boundary)
-        peaks = np.maximum.reduceat(values, starts)
-        sums = np.add.reduceat(values, starts)
-        sizes = np.diff(starts, append=flat.size)
-        rows = (flat // n_cols).astype(np.int32)
-        cols = (flat % n_cols).astype(np.int32)
-        weights = 1 + np.searchsorted(_WEIGHT_EDGES_HU, peaks, side="right")
-        areas = sizes * pixel_area
-        row_sums.extend(np.add.reduceat(rows, starts, dtype=np.float64).tolist())
-        col_sums.extend(np.add.reduceat(cols, starts, dtype=np.float64).tolist())
+    # runs of kept components; their component ids renumbered 0 .. n_kept - 1
+    kept_id = np.cumsum(keep) - 1
+    kept_runs = np.flatnonzero(keep[component])
+    run_component = kept_id[component[kept_runs]]
+    row = runs.row[kept_runs]
+    first_col = runs.first_col[kept_runs]
+    length = runs.length[kept_runs]
 
-        ids = np.full(n_labels + 1, -1, dtype=np.int64)
-        first_id = len(components)
-        ids[pixel_labels[starts]] = np.arange(first_id, first_id + starts.size)
-        for start, size, area, peak, total, weight in zip(
+    # 3-D candidates: kept components on adjacent slices sharing an in-plane pixel
+    first, second = _overlapping_runs(
+        row, first_col, last_col[kept_runs], row >= n_rows, n_rows, 0, n_cols
+    )
+    group, _ = _connected(n_kept, run_component[first], run_component[second])
+
+    # every component's runs together, each in raster order (a stable sort of the runs; a
+    # stable sort of 16-bit keys is a radix sort)
+    keys = run_component.astype(np.uint16) if n_kept < 65536 else run_component
+    order = np.argsort(keys, kind="stable")
+    by_component = kept_runs[order]
+    run_component = run_component[order]
+    row = row[order]
+    first_col = first_col[order]
+    length = length[order]
+    first_run = np.searchsorted(run_component, np.arange(n_kept))
+    sizes = counts[keep]
+    starts = np.cumsum(sizes) - sizes
+    peaks, sums = _peaks_and_sums(runs, by_component, first_run, starts)
+    weights = 1 + np.searchsorted(_WEIGHT_EDGES_HU, peaks, side="right")
+    areas = sizes * pixel_area
+    slices = row[first_run] // n_rows
+    rows, cols = _pixel_indices(row % n_rows, first_col, length)
+    # centroid sums per component, exact integers, from the runs
+    run_row_sum = (row % n_rows) * length
+    run_col_sum = (2 * first_col + length - 1) * length // 2
+    row_sums = np.bincount(run_component, weights=run_row_sum, minlength=n_kept).tolist()
+    col_sums = np.bincount(run_component, weights=run_col_sum, minlength=n_kept).tolist()
+
+    components = [
+        Component2D(
+            slice_index=z,
+            rows=rows[start : start + size],
+            cols=cols[start : start + size],
+            area_mm2=area,
+            peak_hu=peak,
+            sum_hu=total,
+            weight=weight,
+            agatston=area * weight * increment_factor,
+        )
+        for z, start, size, area, peak, total, weight in zip(
+            slices.tolist(),
             starts.tolist(),
             sizes.tolist(),
             areas.tolist(),
@@ -284,32 +432,13 @@ def find_candidates(volume: CTVolume, params: ScoringParameters | None = None) -
             sums.tolist(),
             weights.tolist(),
             strict=True,
-        ):
-            components.append(
-                Component2D(
-                    slice_index=z,
-                    rows=rows[start : start + size],
-                    cols=cols[start : start + size],
-                    area_mm2=area,
-                    peak_hu=peak,
-                    sum_hu=total,
-                    weight=weight,
-                    agatston=area * weight * increment_factor,
-                )
-            )
-            union.add()
+        )
+    ]
 
-        if previous is not None and below is not None:
-            # join with the previous slice's components that share an in-plane pixel
-            for a, b in _touching_pairs(below, previous[1], below_labels, ids):
-                union.union(a, b)
-        previous = (labels.astype(np.int32, copy=False), ids)
-
-    groups: dict[int, list[int]] = {}
-    for index in range(len(components)):
-        groups.setdefault(union.find(index), []).append(index)
-
-    member_lists = sorted(groups.values(), key=lambda m: (components[m[0]].slice_index, m[0]))
+    # candidates in order of their first component (first slice, then raster order)
+    by_group = np.argsort(group, kind="stable")
+    bounds = np.flatnonzero(np.diff(group[by_group])) + 1
+    member_lists = [m.tolist() for m in np.split(by_group, bounds)] if n_kept else []
     candidates = _make_candidates(
         member_lists, components, row_sums, col_sums, volume, params, mass
     )
@@ -323,30 +452,6 @@ def find_candidates(volume: CTVolume, params: ScoringParameters | None = None) -
         mass_factor_source=mass.source,
         warnings=tuple(_acquisition_warnings(volume, mass)),
     )
-
-
-def _touching_pairs(
-    below: npt.NDArray[np.integer],
-    below_ids: npt.NDArray[np.int64],
-    here: npt.NDArray[np.integer],
-    here_ids: npt.NDArray[np.int64],
-) -> list[tuple[int, int]]:
-    """Distinct pairs of global component ids that share a pixel between two slices.
-
-    ``below``/``here`` are the local labels, at the same pixels, in the previous and the current
-    slice; ``*_ids`` map local labels to global ids (-1 for ignored components). The pairs are
-    found by counting keys over the small label-pair space rather than sorting pixels.
-    """
-    keys = below.astype(np.int64) * here_ids.size + here
-    space = below_ids.size * here_ids.size
-    if space <= 4 * keys.size + 65536:
-        found = np.flatnonzero(np.bincount(keys, minlength=space))
-    else:  # very many labels (e.g. a noisy slice): sorting the keys is cheaper
-        found = np.unique(keys)
-    first = below_ids[found // here_ids.size]
-    second = here_ids[found % here_ids.size]
-    valid = (first >= 0) & (second >= 0)
-    return list(zip(first[valid].tolist(), second[valid].tolist(), strict=True))
 
 
 def _make_candidates(
