@@ -320,7 +320,7 @@ def _heart(
     heart_core = np.zeros_like(core)
     in_plane = np.zeros((3, 3, 3), dtype=bool)
     in_plane[1, 1, :] = in_plane[1, :, 1] = True
-    all_labels, _ = ndimage.label(core, in_plane)
+    all_labels, n_labels = ndimage.label(core, in_plane)
     plane_labels = [(all_labels[z], int(all_labels[z].max())) for z in range(n_z)]
     z0 = -1
     start = np.zeros(core.shape[1:], dtype=bool)
@@ -353,10 +353,13 @@ def _heart(
             labels, n = plane_labels[z]
             if n == 0:
                 break
-            touching = np.unique(labels[ndimage.binary_dilation(previous) & (labels > 0)])
+            touching = labels[ndimage.binary_dilation(previous)]
+            touching = touching[touching > 0]
             if touching.size == 0:
                 break
-            current = np.isin(labels, touching)
+            chosen = np.zeros(n_labels + 1, dtype=bool)
+            chosen[touching] = True
+            current = chosen[labels]
             prev_area = int(np.count_nonzero(previous))
             if np.count_nonzero(current) > HEART_GROWTH * prev_area + 4 * radius_px**2:
                 current = _split_from(current, previous, split_disk) & ndimage.binary_dilation(
