@@ -29,6 +29,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -315,6 +316,13 @@ def _peaks_and_sums(
     return np.maximum.reduceat(values, first_pixel), np.add.reduceat(values, first_pixel)
 
 
+def _sum_by(
+    label: npt.NDArray[np.int64], value: npt.NDArray[np.int64], n_labels: int
+) -> npt.NDArray[np.float64]:
+    """Sum of integer ``value`` per ``label``, as floats (exact below 2**53)."""
+    return np.asarray(np.bincount(label, weights=value, minlength=n_labels), dtype=np.float64)
+
+
 def _pixel_indices(
     row: npt.NDArray[np.int64], first_col: npt.NDArray[np.int64], length: npt.NDArray[np.int64]
 ) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int32]]:
@@ -404,14 +412,18 @@ def find_candidates(volume: CTVolume, params: ScoringParameters | None = None) -
     peaks, sums = _peaks_and_sums(runs, by_component, first_run, starts)
     weights = 1 + np.searchsorted(_WEIGHT_EDGES_HU, peaks, side="right")
     areas = sizes * pixel_area
-    slices = row[first_run] // n_rows
+    table = _ComponentTable(
+        slices=row[first_run] // n_rows,
+        sizes=sizes,
+        areas=areas,
+        peaks=peaks,
+        sums=sums,
+        agatston=areas * weights * increment_factor,
+        # centroid sums per component, exact integers, from the runs
+        row_sums=_sum_by(run_component, (row % n_rows) * length, n_kept),
+        col_sums=_sum_by(run_component, (2 * first_col + length - 1) * length // 2, n_kept),
+    )
     rows, cols = _pixel_indices(row % n_rows, first_col, length)
-    # centroid sums per component, exact integers, from the runs
-    run_row_sum = (row % n_rows) * length
-    run_col_sum = (2 * first_col + length - 1) * length // 2
-    row_sums = np.bincount(run_component, weights=run_row_sum, minlength=n_kept).tolist()
-    col_sums = np.bincount(run_component, weights=run_col_sum, minlength=n_kept).tolist()
-
     components = [
         Component2D(
             slice_index=z,
@@ -421,27 +433,25 @@ def find_candidates(volume: CTVolume, params: ScoringParameters | None = None) -
             peak_hu=peak,
             sum_hu=total,
             weight=weight,
-            agatston=area * weight * increment_factor,
+            agatston=score,
         )
-        for z, start, size, area, peak, total, weight in zip(
-            slices.tolist(),
+        for z, start, size, area, peak, total, weight, score in zip(
+            table.slices.tolist(),
             starts.tolist(),
             sizes.tolist(),
             areas.tolist(),
             peaks.tolist(),
             sums.tolist(),
             weights.tolist(),
+            table.agatston.tolist(),
             strict=True,
         )
     ]
 
     # candidates in order of their first component (first slice, then raster order)
-    by_group = np.argsort(group, kind="stable")
-    bounds = np.flatnonzero(np.diff(group[by_group])) + 1
-    member_lists = [m.tolist() for m in np.split(by_group, bounds)] if n_kept else []
-    candidates = _make_candidates(
-        member_lists, components, row_sums, col_sums, volume, params, mass
-    )
+    members = np.argsort(group, kind="stable")
+    first_member = np.flatnonzero(np.diff(group[members], prepend=-1))
+    candidates = _make_candidates(members, first_member, components, table, volume, params, mass)
     return CandidateSet(
         candidates=candidates,
         shape=(n_slices, n_rows, n_cols),
@@ -454,62 +464,109 @@ def find_candidates(volume: CTVolume, params: ScoringParameters | None = None) -
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _ComponentTable:
+    """The kept 2-D components of a volume as arrays, one entry per component in order of
+    ``Component2D`` (slice, then raster order of the first pixel)."""
+
+    slices: npt.NDArray[np.int64]
+    sizes: npt.NDArray[np.int64]
+    areas: npt.NDArray[np.floating[Any]]
+    peaks: npt.NDArray[np.float64]
+    sums: npt.NDArray[np.float64]
+    agatston: npt.NDArray[np.floating[Any]]
+    row_sums: npt.NDArray[np.float64]
+    col_sums: npt.NDArray[np.float64]
+
+
 def _make_candidates(
-    member_lists: Sequence[Sequence[int]],
+    members: npt.NDArray[np.int64],
+    first_member: npt.NDArray[np.int64],
     components: Sequence[Component2D],
-    row_sums: Sequence[float],
-    col_sums: Sequence[float],
+    table: _ComponentTable,
     volume: CTVolume,
     params: ScoringParameters,
     mass: _MassFactor,
 ) -> tuple[Candidate, ...]:
-    """Build candidates from groups of component indices (centroids converted in one batch)."""
+    """Build candidates from groups of components: ``members`` lists component indices group
+    after group, each group from ``first_member`` on.
+
+    Sums over the components of a candidate are exactly rounded (``math.fsum``); a candidate of
+    one component takes its component's numbers as they are.
+    """
+    if members.size == 0:
+        return ()
     geometry = volume.geometry
-    stats = []
-    for members in member_lists:
-        sizes = [components[i].rows.size for i in members]
-        voxel_count = sum(sizes)
-        stats.append(
-            (
-                voxel_count,
-                sum(components[i].slice_index * n for i, n in zip(members, sizes, strict=True))
-                / voxel_count,
-                sum(row_sums[i] for i in members) / voxel_count,
-                sum(col_sums[i] for i in members) / voxel_count,
-            )
-        )
-    centroids = geometry.to_patient_mm(
-        [s[1] for s in stats], [s[2] for s in stats], [s[3] for s in stats]
-    ).reshape(-1, 3)
+
+    def per_candidate(ufunc: np.ufunc, values: npt.NDArray[Any]) -> npt.NDArray[Any]:
+        return np.asarray(ufunc.reduceat(values[members], first_member))
+
+    voxel_count = per_candidate(np.add, table.sizes)
+    # integer and integral-float sums below are exact, so the means are correctly rounded
+    z_mean = per_candidate(np.add, table.slices * table.sizes) / voxel_count
+    y_mean = per_candidate(np.add, table.row_sums) / voxel_count
+    x_mean = per_candidate(np.add, table.col_sums) / voxel_count
+    centroids = geometry.to_patient_mm(z_mean, y_mean, x_mean).reshape(-1, 3)
+    area = per_candidate(np.add, table.areas)
+    agatston = per_candidate(np.add, table.agatston)
+    sum_hu = per_candidate(np.add, table.sums)
+    n_members = np.diff(first_member, append=members.size)
+    member_list = members.tolist()
+    bounds = [*first_member.tolist(), members.size]
+    for k in np.flatnonzero(n_members > 1).tolist():
+        # the sum of several floats, exactly rounded as before (numpy's is not)
+        group = member_list[bounds[k] : bounds[k + 1]]
+        area[k] = math.fsum(table.areas[group].tolist())
+        agatston[k] = math.fsum(table.agatston[group].tolist())
+        sum_hu[k] = math.fsum(table.sums[group].tolist())
+    mean_hu = sum_hu / voxel_count
+    voxel_volume = voxel_count * geometry.voxel_volume_mm3
+    # mass from the acquired voxels whatever the volume method: c_HA x mean HU x volume
+    # (McCollough 2007) = c_HA x sum of HU x voxel volume
+    mass_mg = mass.value * mean_hu * voxel_volume
     candidates = []
-    for lesion_id, (members, (voxel_count, z_mean, y_mean, x_mean), centroid) in enumerate(
-        zip(member_lists, stats, centroids.tolist(), strict=True), start=1
+    for lesion_id, (start, end, first, last, *numbers, centroid) in enumerate(
+        zip(
+            bounds[:-1],
+            bounds[1:],
+            per_candidate(np.minimum, table.slices).tolist(),
+            per_candidate(np.maximum, table.slices).tolist(),
+            area.tolist(),
+            per_candidate(np.maximum, table.areas).tolist(),
+            per_candidate(np.maximum, table.peaks).tolist(),
+            mean_hu.tolist(),
+            agatston.tolist(),
+            voxel_volume.tolist(),
+            mass_mg.tolist(),
+            voxel_count.tolist(),
+            z_mean.tolist(),
+            y_mean.tolist(),
+            x_mean.tolist(),
+            centroids.tolist(),
+            strict=True,
+        ),
+        start=1,
     ):
-        parts = tuple(components[i] for i in members)
-        sum_hu = math.fsum(c.sum_hu for c in parts)
-        mean_hu = sum_hu / voxel_count
-        voxel_volume = voxel_count * geometry.voxel_volume_mm3
+        area_mm2, max_area, peak, mean, score, voxel_mm3, mass_value, count, z, y, x = numbers
+        parts = tuple(components[i] for i in member_list[start:end])
         if params.volume_method == VolumeMethod.ISOTROPIC:
             volume_mm3 = _isotropic_volume(parts, volume, params)
         else:
-            volume_mm3 = voxel_volume
-        slices = [c.slice_index for c in parts]
+            volume_mm3 = voxel_mm3
         candidates.append(
             Candidate(
                 lesion_id=lesion_id,
                 components=parts,
-                slice_range=(min(slices), max(slices)),
-                area_mm2=math.fsum(c.area_mm2 for c in parts),
-                max_area_mm2=max(c.area_mm2 for c in parts),
-                peak_hu=max(c.peak_hu for c in parts),
-                mean_hu=mean_hu,
-                agatston=math.fsum(c.agatston for c in parts),
+                slice_range=(first, last),
+                area_mm2=area_mm2,
+                max_area_mm2=max_area,
+                peak_hu=peak,
+                mean_hu=mean,
+                agatston=score,
                 volume_mm3=volume_mm3,
-                # mass from the acquired voxels whatever the volume method: c_HA x mean HU x
-                # volume (McCollough 2007) = c_HA x sum of HU x voxel volume
-                mass_mg=mass.value * mean_hu * voxel_volume,
-                voxel_count=voxel_count,
-                centroid_index=(z_mean, y_mean, x_mean),
+                mass_mg=mass_value,
+                voxel_count=count,
+                centroid_index=(z, y, x),
                 centroid_mm=(centroid[0], centroid[1], centroid[2]),
             )
         )
