@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from fhir_service.errors import EHRReadError, SettingsError
+from fhir_service.errors import TokenEndpointError as TokenEndpointError  # re-exported
 from fhir_service.mapping import FHIR_JSON
 from fhir_service.settings import Settings
 
@@ -69,27 +70,6 @@ ASSERTION_LIFETIME_S = 300
 _DESCRIPTION_CHARS = 200
 
 
-class TokenEndpointError(EHRReadError):
-    """Raised when the SMART Backend Services token endpoint gives no usable access token.
-
-    The endpoint could not be reached or timed out (``status`` 0, transient), answered 408, 425,
-    429, 500 or 502-504 (transient: retry later), refused the client assertion (other 4xx,
-    permanent: fix the client id, the registered key, its ``kid`` or the scopes), or answered 200
-    without an ``access_token``. The message names the token URL (without query or credentials),
-    the HTTP status and the OAuth2 ``error`` / ``error_description`` (RFC 6749 section 5.2);
-    never the client assertion, the key or a token.
-
-    Attributes
-    ----------
-    status
-        The HTTP status of the answer, 0 when there was none.
-    """
-
-    def __init__(self, message: str, *, transient: bool, status: int) -> None:
-        super().__init__(message, transient=transient)
-        self.status = status
-
-
 def _public_url(url: str) -> str:
     """``url`` without user info, query or fragment: safe to quote in an error message."""
     parts = urllib.parse.urlsplit(url)
@@ -114,7 +94,8 @@ class BackendServicesToken:
     ----------
     token_url, client_id, private_key_pem, key_id, scopes
         ``CAC_EHR_TOKEN_URL``, ``CAC_EHR_CLIENT_ID``, the contents of ``CAC_EHR_PRIVATE_KEY_FILE``,
-        ``CAC_EHR_KEY_ID``, ``CAC_EHR_SCOPES`` (space-separated ``system/`` scopes).
+        ``CAC_EHR_KEY_ID``, ``CAC_EHR_SCOPES`` (space-separated ``system/`` scopes; default
+        :data:`fhir_service.settings.DEFAULT_EHR_SCOPES`).
     timeout_s
         Read timeout of the token request (connect: at most 5 s); a caller may pass its own.
 

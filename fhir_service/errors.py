@@ -217,3 +217,25 @@ class EHRReadError(FHIRServiceError):
     def __init__(self, message: str, *, transient: bool) -> None:
         super().__init__(message)
         self.transient = transient
+
+
+class TokenEndpointError(EHRReadError):
+    """Raised when the SMART Backend Services token endpoint gives no usable access token.
+
+    The endpoint could not be reached or timed out (``status`` 0, transient), answered 408, 425,
+    429, 500 or 502-504 (transient: retry later), refused the client assertion (other 4xx,
+    permanent: fix the client id, the registered key, its ``kid`` or ``CAC_EHR_SCOPES``), or
+    answered 200 without an ``access_token``. The message names the token URL (without query or
+    credentials), the HTTP status and the OAuth2 ``error`` / ``error_description`` (RFC 6749
+    section 5.2); never the client assertion, the key or a token. Raised by
+    ``fhir_service.ehr.BackendServicesToken``.
+
+    Attributes
+    ----------
+    status
+        The HTTP status of the answer, 0 when there was none.
+    """
+
+    def __init__(self, message: str, *, transient: bool, status: int) -> None:
+        super().__init__(message, transient=transient)
+        self.status = status

@@ -247,6 +247,18 @@ def token_server() -> Iterator[tuple[TokenServer, str]]:
     server.close()
 
 
+class TestTokenEndpointError:
+    def test_lives_in_errors_and_is_still_importable_from_ehr(self) -> None:
+        from fhir_service import ehr, errors
+
+        assert ehr.TokenEndpointError is errors.TokenEndpointError is TokenEndpointError
+        error = TokenEndpointError(
+            "the EHR token endpoint answered HTTP 503", transient=True, status=503
+        )
+        assert isinstance(error, EHRReadError)
+        assert (error.transient, error.status) == (True, 503)
+
+
 class TestBackendServicesToken:
     def test_invalidate_fetches_a_new_token_with_a_fresh_jti(
         self, token_server: tuple[TokenServer, str]
