@@ -68,6 +68,39 @@ DEFAULT_ORDER_CODES: tuple[OrderCode, ...] = (
     OrderCode("http://snomed.info/sct", "426005005"),
 )
 
+#: The SMART v2 ``system/`` scopes requested from the EHR when ``CAC_EHR_SCOPES`` is unset: the
+#: one default for the notification reader (:mod:`fhir_service.ehr`) and the pipeline's EHR client
+#: (``workers.ehr``), limited to what they do (reference/fhir-dicom.md section 5). Letters follow
+#: SMART App Launch 2.0 (``c`` create, ``r`` read, ``s`` search, in ``cruds`` order); ``r`` is
+#: kept beside every ``s``, as in the reference's example ``system/Observation.rs`` and SMART v1
+#: ``read``. No Task scope: the Task lives in this service, never in the EHR.
+DEFAULT_EHR_SCOPES: tuple[str, ...] = (
+    # fhir_service.api: an id-only notification -> HTTPEHRReader.read("ServiceRequest/<id>")
+    "system/ServiceRequest.r",
+    # workers.job OrderJob.run: read(Patient, <order subject>)
+    "system/Patient.r",
+    # workers.job OrderJob._imaging_study: read_reference(ServiceRequest.supportingInfo)
+    "system/ImagingStudy.r",
+    # workers.job OrderJob._pacs_base: read_reference(ImagingStudy.endpoint)
+    "system/Endpoint.r",
+    # workers.context read_patient_context: searches by subject (patient for family history)
+    "system/Condition.rs",
+    "system/Procedure.rs",
+    "system/MedicationRequest.rs",
+    "system/FamilyMemberHistory.rs",
+    # searched by read_patient_context / read_prior_scores (labs, vitals, smoking, pregnancy,
+    # earlier scores); created by OrderJob._post_results (transaction Bundle, or one by one in
+    # _post_sequentially after a search by identifier)
+    "system/Observation.crs",
+    # searched by identifier before scoring (OrderJob.run, already posted?) and in
+    # _post_sequentially; created by _post_results
+    "system/DiagnosticReport.crs",
+    # the algorithm as a Device: created by _post_results, searched in _post_sequentially
+    "system/Device.crs",
+    # created by _post_results (the Provenance of the report and its Observations)
+    "system/Provenance.c",
+)
+
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 
@@ -162,10 +195,7 @@ class Settings:
     ehr_client_id: str | None = None
     ehr_private_key_file: Path | None = None
     ehr_key_id: str | None = None
-    ehr_scopes: str = (
-        "system/Patient.r system/ServiceRequest.r system/Observation.rs system/Observation.c"
-        " system/DiagnosticReport.c system/Task.cru"
-    )
+    ehr_scopes: str = " ".join(DEFAULT_EHR_SCOPES)
     ehr_timeout_s: float = 10.0
     public_base_url: str | None = None
     max_body_bytes: int = 1_048_576

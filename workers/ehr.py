@@ -28,12 +28,9 @@ from fhir.resources.R4B import get_fhir_model_class
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.resource import Resource
 
-from fhir_service.ehr import (
-    BACKEND_SERVICES_ALGORITHMS,
-    BackendServicesToken,
-    TokenEndpointError,
-)
-from fhir_service.errors import SettingsError
+from fhir_service.ehr import BACKEND_SERVICES_ALGORITHMS, BackendServicesToken
+from fhir_service.errors import SettingsError, TokenEndpointError
+from fhir_service.settings import DEFAULT_EHR_SCOPES
 from workers.errors import (
     AuthenticationError,
     ConfigurationError,
@@ -100,16 +97,6 @@ class StaticToken:
         """A static token cannot be refreshed."""
 
 
-#: The ``system/`` scopes the pipeline uses: it reads the order and the patient's context, and
-#: writes the report, its provenance and the Task.
-PIPELINE_SCOPES = (
-    "system/Patient.r system/Observation.rs system/Observation.c system/Condition.rs "
-    "system/Procedure.rs system/MedicationRequest.rs system/FamilyMemberHistory.rs "
-    "system/ServiceRequest.r system/ImagingStudy.r system/Endpoint.r "
-    "system/DiagnosticReport.c system/Device.c system/Provenance.c system/Task.cru"
-)
-
-
 class SMARTBackendAuth:
     """SMART Backend Services for the pipeline: :class:`fhir_service.ehr.BackendServicesToken`
     (the project's one implementation) with its errors translated to the pipeline's.
@@ -125,9 +112,13 @@ class SMARTBackendAuth:
     algorithm
         ``RS384`` or ``ES384`` to insist on (it must match the key); None takes the key's.
     scopes
-        ``system/`` scopes, space-separated, limited to what the pipeline uses.
+        ``system/`` scopes, space-separated (``CAC_EHR_SCOPES``); the default is
+        :data:`fhir_service.settings.DEFAULT_EHR_SCOPES`, what the pipeline uses.
     key_id
         The ``kid`` of the key in the registered JWK Set, if any.
+    timeout_s
+        ``CAC_EHR_TIMEOUT_S``: read timeout of a token request made without the client's own
+        (connect: at most 5 s). :meth:`token` uses the ``(connect, read)`` timeout it is given.
 
     Raises
     ------
@@ -149,8 +140,9 @@ class SMARTBackendAuth:
         private_key_pem: str | bytes,
         *,
         algorithm: str | None = None,
-        scopes: str = PIPELINE_SCOPES,
+        scopes: str = " ".join(DEFAULT_EHR_SCOPES),
         key_id: str | None = None,
+        timeout_s: float = 10.0,
     ) -> None:
         if algorithm is not None and algorithm not in self.ALGORITHMS:
             raise ConfigurationError(
@@ -159,7 +151,12 @@ class SMARTBackendAuth:
             )
         try:
             self.source = BackendServicesToken(
-                token_url, client_id, private_key_pem, key_id=key_id, scopes=scopes
+                token_url,
+                client_id,
+                private_key_pem,
+                key_id=key_id,
+                scopes=scopes,
+                timeout_s=timeout_s,
             )
         except SettingsError as exc:
             raise ConfigurationError(str(exc)) from None

@@ -6,8 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from fhir_service.auth import Interaction, scope_grants
 from fhir_service.errors import SettingsError
 from fhir_service.settings import (
+    DEFAULT_EHR_SCOPES,
     DEFAULT_ORDER_CODES,
     AppropriatenessPolicy,
     OrderCode,
@@ -100,3 +102,55 @@ class TestFromEnv:
     ) -> None:
         with pytest.raises(SettingsError, match=named):
             Settings.from_env({**auth_env, **change})
+
+
+#: Every EHR access of the service and the pipeline, with where it happens (the integration test
+#: tests/workers/test_ehr_scopes.py checks the same against a scope-enforcing EHR).
+EHR_ACCESSES = [
+    ("ServiceRequest", Interaction.READ, "fhir_service.api: id-only notification"),
+    ("Patient", Interaction.READ, "workers.job OrderJob.run"),
+    ("ImagingStudy", Interaction.READ, "workers.job OrderJob._imaging_study"),
+    ("Endpoint", Interaction.READ, "workers.job OrderJob._pacs_base"),
+    ("Observation", Interaction.SEARCH, "workers.context observations, read_prior_scores"),
+    ("Condition", Interaction.SEARCH, "workers.context read_patient_context"),
+    ("Procedure", Interaction.SEARCH, "workers.context read_patient_context"),
+    ("MedicationRequest", Interaction.SEARCH, "workers.context read_patient_context"),
+    ("FamilyMemberHistory", Interaction.SEARCH, "workers.context read_patient_context"),
+    ("DiagnosticReport", Interaction.SEARCH, "workers.job OrderJob.run (already posted?)"),
+    ("Device", Interaction.SEARCH, "workers.job OrderJob._post_sequentially"),
+    ("Observation", Interaction.CREATE, "workers.job OrderJob._post_results"),
+    ("DiagnosticReport", Interaction.CREATE, "workers.job OrderJob._post_results"),
+    ("Device", Interaction.CREATE, "workers.job OrderJob._post_results"),
+    ("Provenance", Interaction.CREATE, "workers.job OrderJob._post_results"),
+]
+
+
+class TestEHRScopes:
+    def test_default_and_override(self) -> None:
+        assert Settings.from_env({"CAC_AUTH_DISABLED": "1"}).ehr_scopes == " ".join(
+            DEFAULT_EHR_SCOPES
+        )
+        settings = Settings.from_env(
+            {"CAC_AUTH_DISABLED": "1", "CAC_EHR_SCOPES": "system/Patient.r"}
+        )
+        assert settings.ehr_scopes == "system/Patient.r"
+
+    @pytest.mark.parametrize(("resource_type", "interaction", "where"), EHR_ACCESSES)
+    def test_default_grants_each_access(
+        self, resource_type: str, interaction: Interaction, where: str
+    ) -> None:
+        assert scope_grants(DEFAULT_EHR_SCOPES, resource_type, interaction), where
+
+    def test_default_names_no_other_resource_type(self) -> None:
+        types = {scope.removeprefix("system/").partition(".")[0] for scope in DEFAULT_EHR_SCOPES}
+        assert types == {t for t, _, _ in EHR_ACCESSES}
+        assert "Task" not in types  # the Task lives in this service, not in the EHR
+
+    @pytest.mark.parametrize("scope", DEFAULT_EHR_SCOPES)
+    def test_default_scopes_are_smart_v2_and_grant_every_letter(self, scope: str) -> None:
+        resource_type, _, letters = scope.removeprefix("system/").partition(".")
+        assert scope.startswith("system/")
+        assert letters
+        assert "".join(sorted(letters, key="cruds".index)) == letters  # SMART v2 order
+        for letter in letters:
+            assert scope_grants([scope], resource_type, Interaction(letter))

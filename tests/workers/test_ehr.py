@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import pytest
 from fhir.resources.R4B.patient import Patient
 
+from fhir_service.settings import DEFAULT_EHR_SCOPES
 from tests.fhir_service.test_ehr import TokenServer, key_pair
 from tests.peers.servers import FHIRServer, free_port
 from workers.ehr import FHIRHTTPClient, SMARTBackendAuth, StaticToken
@@ -45,7 +46,7 @@ class TestSMARTBackendAuth:
         assert claims["iss"] == claims["sub"] == "cac-client"
         assert claims["aud"] == server.url
         assert 0 < claims["exp"] - claims["iat"] <= 300
-        assert "system/DiagnosticReport.c" in claims["scope"]
+        assert claims["scope"] == " ".join(DEFAULT_EHR_SCOPES)  # the one default
 
     def test_token_near_expiry_is_renewed_with_a_fresh_jti(self, smart, fhir_server) -> None:
         server, auth = smart
