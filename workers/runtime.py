@@ -10,8 +10,6 @@ import time
 from pathlib import Path
 
 from celery import Celery
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from fhir_service.mapping.task import TaskStatus
 from fhir_service.settings import Settings
@@ -27,55 +25,39 @@ _lock = threading.Lock()
 _deps: dict[int, JobDeps] = {}
 
 
-def key_algorithm(private_key_pem: str) -> str:
-    """``ES384`` for an EC key, ``RS384`` for an RSA key (the two SMART Backend Services names).
-
-    Raises
-    ------
-    ConfigurationError
-        When the PEM is not a private key of either kind.
-    """
-    try:
-        key = serialization.load_pem_private_key(private_key_pem.encode(), password=None)
-    except (ValueError, TypeError) as exc:
-        raise ConfigurationError(
-            f"CAC_EHR_PRIVATE_KEY_FILE is not a PEM private key: {exc}"
-        ) from exc
-    if isinstance(key, ec.EllipticCurvePrivateKey):
-        return "ES384"
-    if isinstance(key, rsa.RSAPrivateKey):
-        return "RS384"
-    raise ConfigurationError("CAC_EHR_PRIVATE_KEY_FILE must hold an RSA or EC (P-384) key")
-
-
 def build_ehr(settings: Settings) -> FHIRHTTPClient:
-    """The EHR client from the settings (SMART Backend Services when a client id is set).
+    """The EHR client from the settings: SMART Backend Services when the token URL, client id
+    and key file are set (the key decides RS384 or ES384; ``CAC_EHR_SCOPES``, default
+    :data:`fhir_service.settings.DEFAULT_EHR_SCOPES`), else the static ``CAC_EHR_TOKEN``.
+
+    ``CAC_EHR_TIMEOUT_S`` bounds every EHR request and every token request alike: read timeout
+    the setting, connect timeout at most 5 s.
 
     Raises
     ------
     ConfigurationError
-        When ``CAC_EHR_BASE_URL`` is missing or the private key cannot be read.
+        When ``CAC_EHR_BASE_URL`` is missing, or the key file cannot be read or holds no RSA or
+        EC P-384 private key (checked by :class:`fhir_service.ehr.BackendServicesToken`).
     """
     if not settings.ehr_base_url:
         raise ConfigurationError("CAC_EHR_BASE_URL is not set: the pipeline cannot read the EHR")
+    timeout = float(settings.ehr_timeout_s)
     auth: TokenProvider
     if settings.ehr_client_id and settings.ehr_token_url and settings.ehr_private_key_file:
         try:
-            key = Path(settings.ehr_private_key_file).read_text()
+            key = Path(settings.ehr_private_key_file).read_bytes()
         except OSError as exc:
             raise ConfigurationError(f"cannot read CAC_EHR_PRIVATE_KEY_FILE: {exc}") from exc
-        algorithm = key_algorithm(key)
         auth = SMARTBackendAuth(
             settings.ehr_token_url,
             settings.ehr_client_id,
             key,
-            algorithm=algorithm,
             scopes=settings.ehr_scopes,
             key_id=settings.ehr_key_id,
+            timeout_s=timeout,
         )
     else:
         auth = StaticToken(settings.ehr_token)
-    timeout = float(settings.ehr_timeout_s)
     return FHIRHTTPClient(settings.ehr_base_url, auth, timeout_s=(min(5.0, timeout), timeout))
 
 
