@@ -64,10 +64,11 @@ LUNG_DISTANCE_CAP_MM = 15.0
 HEART_DISTANCE_CAP_MM = 25.0
 #: The heart is followed at most this far (mm) above the aortic root (atria, appendages).
 HEART_ABOVE_ROOT_MM = 30.0
-#: From one slice to the next the heart's cross-section grows by at most this factor; where it
-#: would grow more it has met another organ and may only extend this far (mm) beyond the last.
+#: Where the followed cross-section grows by more than this factor from one slice to the next,
+#: it may have met another organ (liver, chest wall): it is cut at necks narrower than twice
+#: the opening and only the parts continuing the previous slice's heart are kept. (The heart
+#: itself widens fast below its base, so the growth alone does not stop it.)
 HEART_GROWTH = 1.3
-HEART_STEP_MM = 6.0
 #: Below the ascending aorta's lower end, the (eroded) soft tissue around its centre is at least
 #: this many times the tube's cross-section: the aorta has entered the heart.
 HEART_WIDER_THAN_TUBE = 1.5
@@ -310,8 +311,9 @@ def _heart(
     """The heart, followed slice by slice from a seed at the aortic root.
 
     The heart's soft tissue, after an in-plane opening, is followed up and down from the seed;
-    where the followed region would suddenly grow (it met the liver under the diaphragm or the
-    chest wall), only the part near the previous slice's heart is kept.
+    where the followed region would suddenly grow (it may have met the liver under the diaphragm
+    or the chest wall), it is cut at its narrow necks and only the parts continuing the previous
+    slice's heart are kept.
     """
     radius_px = max(1, round(HEART_OPENING_MM / coarse.spacing_mm[1]))
     disk = _disk(radius_px)
@@ -344,7 +346,6 @@ def _heart(
         sizes[0] = 0
         start = labels == int(np.argmax(sizes))
     heart_core[z0] = start
-    grow_disk = _disk(max(1, round(HEART_STEP_MM / coarse.spacing_mm[1])))
     split_disk = _disk(max(2, round(2 * HEART_OPENING_MM / coarse.spacing_mm[1])))
     up_limit = z0 + max(1, round(HEART_ABOVE_ROOT_MM / coarse.spacing_mm[0]))
     for step, stop in ((-1, -1), (1, min(n_z, up_limit + 1))):
@@ -362,9 +363,7 @@ def _heart(
             current = chosen[labels]
             prev_area = int(np.count_nonzero(previous))
             if np.count_nonzero(current) > HEART_GROWTH * prev_area + 4 * radius_px**2:
-                current = _split_from(current, previous, split_disk) & ndimage.binary_dilation(
-                    previous, grow_disk
-                )
+                current = _split_from(current, previous, split_disk)
             if not current.any():
                 break
             heart_core[z] = current
