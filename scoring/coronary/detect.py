@@ -100,6 +100,14 @@ LEFT_MAIN_RADIAL_SPAN_MM = 6.0
 #: the root counts as left when its outermost point bears at least this angle around the long
 #: axis (a margin for the error of the estimated aortic axis).
 LEFT_MAIN_BEARING_MIN_DEG = -15.0
+#: A coronary ostium and the artery's first millimetres are about as wide as the artery (left
+#: main 4-5 mm): calcium hugging the root's wall (reaching at most AORTIC_WALL_MARGIN_MM
+#: outside it) that spreads farther than this (mm) around the circumference is the aortic wall's.
+OSTIUM_WIDTH_MM = 5.0
+#: The coronary ostia open from the right (anterior) and left coronary sinuses; the
+#: non-coronary sinus lies posterior and to the right. Only calcium bearing at most this angle
+#: (around the long axis, 0 anterior) from anterior can be at an ostium.
+OSTIUM_MAX_BEARING_DEG = 135.0
 #: Without an ascending aorta, the frame's origin is the centre of the heart's top slab this
 #: thick (mm).
 BASE_SLAB_MM = 15.0
@@ -786,9 +794,25 @@ def _decide(
             detail=f"inside the blood pool or myocardium (fat around it {100 * fat_fraction:.0f} "
             f"%, {feat['depth_mm']:.0f} mm deep), where no coronary artery runs",
         )
-    if in_ostial_span and off_axis <= radius + LEFT_MAIN_REACH_MM:
+    if (
+        in_ostial_span
+        and feat.get("aorta_off_axis_max_mm", math.inf) <= radius + AORTIC_WALL_MARGIN_MM
+        and feat.get("aorta_circumferential_mm", 0.0) > OSTIUM_WIDTH_MM
+    ):
+        return LesionLabel(
+            excluded=ExclusionReason.AORTA,
+            detail=f"wall of the aortic root: spreads {feat['aorta_circumferential_mm']:.0f} mm "
+            f"around it (a coronary ostium is at most {OSTIUM_WIDTH_MM:.0f} mm wide) without "
+            f"leaving the wall",
+        )
+    bearing = _angle_deg(frame, radial)
+    if (
+        in_ostial_span
+        and off_axis <= radius + LEFT_MAIN_REACH_MM
+        and abs(bearing) <= OSTIUM_MAX_BEARING_DEG
+    ):
         # at the root, outside its wall: the first millimetres of the coronary arteries
-        if _angle_deg(frame, radial) >= 0:
+        if bearing >= 0:
             return LesionLabel(
                 artery=Artery.LM,
                 detail=f"left coronary ostium region, {off_axis - radius:.0f} mm outside the "
