@@ -84,22 +84,20 @@ def agatston_weight(peak_hu: float) -> int:
 
 
 def _threshold(
-    plane: npt.NDArray[np.int16] | npt.NDArray[np.float32],
+    block: npt.NDArray[np.int16] | npt.NDArray[np.float32],
     threshold_hu: float,
     inclusive: bool,
-    integral: bool,
+    out: npt.NDArray[np.bool_],
 ) -> npt.NDArray[np.bool_]:
-    """Candidate pixels of one slice. Integer images are compared with an integer bound (same
-    pixels as the float comparison, without converting the slice to float)."""
-    if integral:
+    """Candidate pixels of a block of slices, written into ``out`` (reused from block to block,
+    which spares fresh pages for every mask). Integer images are compared with an integer bound
+    (same pixels as the float comparison, without converting the block to float)."""
+    if np.issubdtype(block.dtype, np.integer):
         bound = math.ceil(threshold_hu) if inclusive else math.floor(threshold_hu) + 1
-        return np.asarray(plane >= bound)
-    return np.asarray(plane >= threshold_hu if inclusive else plane > threshold_hu)
-
-
-def _structure(connectivity: Connectivity) -> npt.NDArray[np.bool_]:
-    rank_connectivity = 1 if connectivity == Connectivity.FOUR else 2
-    return ndimage.generate_binary_structure(2, rank_connectivity)
+        return np.greater_equal(block, bound, out=out)
+    if inclusive:
+        return np.greater_equal(block, threshold_hu, out=out)
+    return np.greater(block, threshold_hu, out=out)
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,15 +196,15 @@ def _candidate_runs(
 ) -> _Runs:
     """Runs of pixels at or above the threshold, found slab by slab from the thresholded mask."""
     n_slices, n_rows, n_cols = hu.shape
-    integral = np.issubdtype(hu.dtype, np.integer)
     slab = max(1, _SLAB_VOXELS // max(1, n_rows * n_cols))
+    buffer = np.empty((min(slab, n_slices), n_rows, n_cols), dtype=bool)
     values: list[npt.NDArray[np.number]] = []
     firsts: list[npt.NDArray[np.int64]] = []
     starts: list[npt.NDArray[np.int64]] = []
     n_pixels = 0
     for z0 in range(0, n_slices, slab):
         block = hu[z0 : z0 + slab]
-        mask = _threshold(block, threshold_hu, inclusive, integral)
+        mask = _threshold(block, threshold_hu, inclusive, buffer[: block.shape[0]])
         flat = np.flatnonzero(mask)
         if flat.size == 0:
             continue
