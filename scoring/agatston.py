@@ -29,6 +29,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -422,21 +423,13 @@ def find_candidates(volume: CTVolume, params: ScoringParameters | None = None) -
         col_sums=_sum_by(run_component, (2 * first_col + length - 1) * length // 2, n_kept),
     )
     rows, cols = _pixel_indices(row % n_rows, first_col, length)
+    # positional arguments in field order: keyword calls of the frozen dataclass cost a third more
     components = [
-        Component2D(
-            slice_index=z,
-            rows=rows[start : start + size],
-            cols=cols[start : start + size],
-            area_mm2=area,
-            peak_hu=peak,
-            sum_hu=total,
-            weight=weight,
-            agatston=score,
-        )
-        for z, start, size, area, peak, total, weight, score in zip(
+        Component2D(z, rows[start:end], cols[start:end], area, peak, total, weight, score)
+        for z, start, end, area, peak, total, weight, score in zip(
             table.slices.tolist(),
             starts.tolist(),
-            sizes.tolist(),
+            (starts + sizes).tolist(),
             areas.tolist(),
             peaks.tolist(),
             sums.tolist(),
@@ -522,52 +515,66 @@ def _make_candidates(
     # mass from the acquired voxels whatever the volume method: c_HA x mean HU x volume
     # (McCollough 2007) = c_HA x sum of HU x voxel volume
     mass_mg = mass.value * mean_hu * voxel_volume
-    candidates = []
-    for lesion_id, (start, end, first, last, *numbers, centroid) in enumerate(
-        zip(
-            bounds[:-1],
-            bounds[1:],
-            per_candidate(np.minimum, table.slices).tolist(),
-            per_candidate(np.maximum, table.slices).tolist(),
+    ordered = [components[i] for i in member_list]
+    ranges = list(pairwise(bounds))
+    if params.volume_method == VolumeMethod.ISOTROPIC:
+        volume_mm3 = [_isotropic_volume(ordered[s:e], volume, params) for s, e in ranges]
+    else:
+        volume_mm3 = voxel_volume.tolist()
+    # positional arguments in field order (lesion_id, components, slice_range, area_mm2,
+    # max_area_mm2, peak_hu, mean_hu, agatston, volume_mm3, mass_mg, voxel_count,
+    # centroid_index, centroid_mm): keyword calls cost a third more
+    candidates = [
+        Candidate(
+            lesion_id,
+            tuple(ordered[start:end]),
+            slice_range,
+            area_mm2,
+            max_area,
+            peak,
+            mean,
+            score,
+            volume_value,
+            mass_value,
+            count,
+            index,
+            tuple(centroid),
+        )
+        for (
+            lesion_id,
+            (start, end),
+            slice_range,
+            area_mm2,
+            max_area,
+            peak,
+            mean,
+            score,
+            volume_value,
+            mass_value,
+            count,
+            index,
+            centroid,
+        ) in zip(
+            range(1, len(ranges) + 1),
+            ranges,
+            zip(
+                per_candidate(np.minimum, table.slices).tolist(),
+                per_candidate(np.maximum, table.slices).tolist(),
+                strict=True,
+            ),
             area.tolist(),
             per_candidate(np.maximum, table.areas).tolist(),
             per_candidate(np.maximum, table.peaks).tolist(),
             mean_hu.tolist(),
             agatston.tolist(),
-            voxel_volume.tolist(),
+            volume_mm3,
             mass_mg.tolist(),
             voxel_count.tolist(),
-            z_mean.tolist(),
-            y_mean.tolist(),
-            x_mean.tolist(),
+            zip(z_mean.tolist(), y_mean.tolist(), x_mean.tolist(), strict=True),
             centroids.tolist(),
             strict=True,
-        ),
-        start=1,
-    ):
-        area_mm2, max_area, peak, mean, score, voxel_mm3, mass_value, count, z, y, x = numbers
-        parts = tuple(components[i] for i in member_list[start:end])
-        if params.volume_method == VolumeMethod.ISOTROPIC:
-            volume_mm3 = _isotropic_volume(parts, volume, params)
-        else:
-            volume_mm3 = voxel_mm3
-        candidates.append(
-            Candidate(
-                lesion_id=lesion_id,
-                components=parts,
-                slice_range=(first, last),
-                area_mm2=area_mm2,
-                max_area_mm2=max_area,
-                peak_hu=peak,
-                mean_hu=mean,
-                agatston=score,
-                volume_mm3=volume_mm3,
-                mass_mg=mass_value,
-                voxel_count=count,
-                centroid_index=(z, y, x),
-                centroid_mm=(centroid[0], centroid[1], centroid[2]),
-            )
         )
+    ]
     return tuple(candidates)
 
 
