@@ -20,7 +20,9 @@ zero-calcium studies and studies with heavy distractors) it reports the orCaScor
   :func:`dicom_io.write_series`), measured in the same run.
 
 Run: ``.venv/bin/python benchmarks/bench_detection.py [--n 60] [--seed 0] [--read 3]``
-(about 5 minutes for 60 studies on one core).
+(about 5 minutes for 60 studies on one core). ``--generator independent`` renders the studies of
+:func:`phantom.independent.independent_suite` instead: a second phantom generator, written
+without looking at the detector or at :mod:`phantom.chest`, to see how the detector generalises.
 """
 
 from __future__ import annotations
@@ -30,7 +32,9 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +42,7 @@ import numpy.typing as npt
 
 from dicom_io import load_series, write_series
 from phantom.chest import chest_phantom
+from phantom.independent import independent_phantom, independent_suite
 from phantom.study import PhantomStudy
 from phantom.suite import evaluation_suite
 from scoring import ARTERIES, Artery, find_candidates, score_candidates
@@ -186,15 +191,33 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--n", type=int, default=60, help="number of studies (>= 7)")
     parser.add_argument("--seed", type=int, default=0, help="suite seed")
     parser.add_argument("--read", type=int, default=3, help="studies written and read back")
+    parser.add_argument(
+        "--generator",
+        choices=("chest", "independent"),
+        default="chest",
+        help="phantom generator: chest (phantom.chest) or independent (phantom.independent)",
+    )
     args = parser.parse_args(argv)
 
     tally = Tally()
-    configs = evaluation_suite(args.n, args.seed)
+    configs: list[Callable[[], PhantomStudy]]
+    if args.generator == "independent":
+        configs = [
+            partial(
+                independent_phantom,
+                c.seed,
+                zero_calcium=c.zero_calcium,
+                heavy_distractors=c.heavy_distractors,
+            )
+            for c in independent_suite(args.n, args.seed)
+        ]
+    else:
+        configs = [partial(chest_phantom, c) for c in evaluation_suite(args.n, args.seed)]
     kept: list[PhantomStudy] = []
     render_s = []
-    for k, config in enumerate(configs):
+    for k, render in enumerate(configs):
         start = time.perf_counter()
-        study = chest_phantom(config)
+        study = render()
         render_s.append(time.perf_counter() - start)
         evaluate(study, tally)
         if len(kept) < args.read:
