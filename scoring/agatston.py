@@ -249,8 +249,9 @@ def _overlapping_runs(
     come within ``reach`` of run ``i``'s (``reach`` 1: touching diagonally counts).
 
     The runs must be in raster order (sorted by row, then column); only runs ``i`` flagged
-    ``valid`` are paired. Each run's candidates are found by binary search on keys that place
-    every row in its own interval, so the work is linear in the runs and the pairs.
+    ``valid`` are paired. Each run's partners are found by two binary searches on keys that
+    place every row in its own interval (width ``n_cols + 2 * reach + 1``), so no pixel is
+    visited.
     """
     width = n_cols + 2 * reach + 1
     offset = reach
