@@ -3,8 +3,8 @@
 On the coarse canonical grid (:class:`~scoring.coronary.frame.CoarseGrid`, about 2 mm pixels,
 axes superior / posterior / left) this module finds, in order:
 
-1. **Air and lungs.** Air is below -400 HU; air connected to the anterior image edge, or to both
-   lateral edges, is outside the patient; the remaining large air bodies are the lungs.
+1. **Air and lungs.** Air is below -400 HU; air bodies at an image edge that are pure air (mean
+   below -920 HU) are outside the patient; the remaining large air bodies are the lungs.
 2. **Thoracic cavity.** Per slice, the convex hull of the lungs (lungs of neighbouring slices
    included, so that the heart's lowest slices, below most of the lung, are still enclosed).
 3. **Heart.** The largest soft-tissue body (between fat and bone in HU) inside the cavity, after an
@@ -42,11 +42,14 @@ from scoring.coronary.frame import CoarseGrid
 
 #: Air (outside the patient, lungs, airways) is below this (HU).
 AIR_HU = -400.0
-#: Air bodies at the image edge with a mean below this are outside the patient (HU); lung
-#: parenchyma is denser (about -850 HU).
-OUTSIDE_AIR_HU = -950.0
+#: Air bodies at the image edge with a mean below this are outside the patient (HU): air is
+#: -1000 HU (about -960 to -980 on the coarse grid, whose blocks at the skin mix in tissue);
+#: lung parenchyma is denser (about -850 HU; beyond -920 only in severe emphysema).
+OUTSIDE_AIR_HU = -920.0
 #: Fat lies below this and soft tissue (blood, myocardium, muscle) above it (HU).
 FAT_TISSUE_HU = -30.0
+#: Enclosed specks of fat-range HU in soft tissue up to this area (mm^2 in a slice) are noise.
+NOISE_SPECK_MM2 = 16.0
 #: Coarse blocks above this are bone or calcium rather than soft tissue (HU).
 TISSUE_MAX_HU = 130.0
 #: A lung is an air body of at least this volume (ml); smaller ones are airways or bowel gas.
@@ -69,6 +72,15 @@ HEART_ABOVE_ROOT_MM = 30.0
 #: the opening and only the parts continuing the previous slice's heart are kept. (The heart
 #: itself widens fast below its base, so the growth alone does not stop it.)
 HEART_GROWTH = 1.3
+#: Going down, once the followed cross-section has fallen below this share of the widest one
+#: (the heart narrows from there to the apex), a sudden growth is the liver or the diaphragm
+#: under the heart: the heart may then extend at most HEART_APICAL_STEP_MM (mm) beyond the
+#: previous slice's heart.
+HEART_PAST_WIDEST = 0.85
+#: ... once the widest section followed is at least this large (mm^2; an adult heart's widest
+#: section is some 60-120 cm^2, the aortic root where the following starts about 10 cm^2).
+HEART_MIN_WIDEST_MM2 = 3000.0
+HEART_APICAL_STEP_MM = 6.0
 #: Below the ascending aorta's lower end, the (eroded) soft tissue around its centre is at least
 #: this many times the tube's cross-section: the aorta has entered the heart.
 HEART_WIDER_THAN_TUBE = 1.5
@@ -210,21 +222,17 @@ def _lungs(coarse: CoarseGrid) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bo
     labels, n = ndimage.label(air)
     if n == 0:
         return np.zeros_like(air), np.zeros_like(air)
-    outside_ids = set(np.unique(labels[:, 0, :]).tolist())
-    left_edge = set(np.unique(labels[:, :, 0]).tolist())
-    right_edge = set(np.unique(labels[:, :, -1]).tolist())
-    posterior_edge = set(np.unique(labels[:, -1, :]).tolist())
-    outside_ids |= left_edge & right_edge
+    at_edge: set[int] = set()
+    for edge in (labels[:, 0, :], labels[:, -1, :], labels[:, :, 0], labels[:, :, -1]):
+        at_edge |= set(np.unique(edge).tolist())
     sizes = np.bincount(labels.ravel(), minlength=n + 1)
     # Air at an image edge is outside the patient when it is pure air; lung parenchyma cut by
-    # the field of view is denser (about -850 HU).
+    # the field of view (on any side: a small field of view cuts both lungs) is denser (about
+    # -850 HU). Its position alone does not tell: the field of view may be centred anywhere.
     mean_hu = np.bincount(labels.ravel(), weights=hu.ravel(), minlength=n + 1) / np.maximum(
         sizes, 1
     )
-    for k in left_edge | right_edge | posterior_edge:
-        if mean_hu[k] < OUTSIDE_AIR_HU:
-            outside_ids.add(k)
-    outside_ids.discard(0)
+    outside_ids = {k for k in at_edge if k > 0 and mean_hu[k] < OUTSIDE_AIR_HU}
     voxel_ml = float(np.prod(coarse.spacing_mm)) / 1000.0
     keep = sizes * voxel_ml >= MIN_LUNG_ML
     keep[0] = False
@@ -281,8 +289,28 @@ def _cavity(lungs: npt.NDArray[np.bool_], coarse: CoarseGrid) -> npt.NDArray[np.
 def _tissue(
     coarse: CoarseGrid, lungs: npt.NDArray[np.bool_], outside_air: npt.NDArray[np.bool_]
 ) -> npt.NDArray[np.bool_]:
+    """Soft tissue (blood, muscle) on the coarse grid, without the specks that noise punches
+    into it: a few enclosed pixels below the fat/tissue boundary (strong noise, averaged over
+    only a few correlated fine pixels) are taken as tissue, so that the heart does not fall
+    apart when eroded."""
     hu = coarse.hu
-    return np.asarray((hu > FAT_TISSUE_HU) & (hu < TISSUE_MAX_HU) & ~lungs & ~outside_air)
+    tissue = (hu > FAT_TISSUE_HU) & (hu < TISSUE_MAX_HU) & ~lungs & ~outside_air
+    specks = ~tissue & (hu < TISSUE_MAX_HU) & ~lungs & ~outside_air
+    in_plane = np.zeros((3, 3, 3), dtype=bool)
+    in_plane[1, 1, :] = in_plane[1, :, 1] = True
+    labels, n = ndimage.label(specks, in_plane)
+    if n:
+        sizes = np.bincount(labels.ravel(), minlength=n + 1)
+        small = sizes * (coarse.spacing_mm[1] * coarse.spacing_mm[2]) <= NOISE_SPECK_MM2
+        small[0] = False
+        # only specks enclosed by tissue in their slice (not fat touching anything else)
+        ring = ndimage.binary_dilation(small[labels], in_plane) & ~small[labels]
+        touches_other = np.zeros(n + 1, dtype=bool)
+        near = ndimage.grey_dilation(labels * small[labels], footprint=in_plane)
+        touches_other[np.unique(near[ring & ~tissue])] = True
+        small &= ~touches_other
+        tissue |= small[labels]
+    return np.asarray(tissue)
 
 
 def _split_from(
@@ -348,8 +376,11 @@ def _heart(
     heart_core[z0] = start
     split_disk = _disk(max(2, round(2 * HEART_OPENING_MM / coarse.spacing_mm[1])))
     up_limit = z0 + max(1, round(HEART_ABOVE_ROOT_MM / coarse.spacing_mm[0]))
+    shrink_disk = _disk(max(1, round(HEART_APICAL_STEP_MM / coarse.spacing_mm[1])))
     for step, stop in ((-1, -1), (1, min(n_z, up_limit + 1))):
         previous = start
+        widest = int(np.count_nonzero(start))
+        pixel_mm2 = coarse.spacing_mm[1] * coarse.spacing_mm[2]
         for z in range(z0 + step, stop, step):
             labels, n = plane_labels[z]
             if n == 0:
@@ -364,10 +395,19 @@ def _heart(
             prev_area = int(np.count_nonzero(previous))
             if np.count_nonzero(current) > HEART_GROWTH * prev_area + 4 * radius_px**2:
                 current = _split_from(current, previous, split_disk)
+                if (
+                    step < 0
+                    and prev_area < HEART_PAST_WIDEST * widest
+                    and widest * pixel_mm2 >= HEART_MIN_WIDEST_MM2
+                ):
+                    # below its widest section the heart narrows toward the apex: growth here
+                    # is the liver or the diaphragm beneath it
+                    current &= ndimage.binary_dilation(previous, shrink_disk)
             if not current.any():
                 break
             heart_core[z] = current
             previous = current
+            widest = max(widest, int(np.count_nonzero(current)))
     # calcium inside the heart (valves, annulus) belongs to it: only fat and air bound it
     heart = np.zeros_like(heart_core)
     if not heart_core.any():
