@@ -326,13 +326,20 @@ def _sum_by(
 def _pixel_indices(
     row: npt.NDArray[np.int64], first_col: npt.NDArray[np.int64], length: npt.NDArray[np.int64]
 ) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.int32]]:
-    """In-slice row and column of every pixel of the given runs, run after run."""
-    index = np.int32 if int(length.sum()) < np.iinfo(np.int32).max else np.int64
+    """In-slice row and column of every pixel of the given runs, run after run.
+
+    Columns are a running sum of steps: +1 along a run, a jump to the next run's first column
+    at its start (built in place, without a second pixel-sized array).
+    """
+    rows = np.repeat(row.astype(np.int32), length)
+    if rows.size == 0:
+        return rows, rows.copy()
     out_start = np.cumsum(length) - length
-    rows = np.repeat(row.astype(index), length)
-    cols = np.repeat((first_col - out_start).astype(index), length)
-    cols += np.arange(cols.size, dtype=index)
-    return rows.astype(np.int32, copy=False), cols.astype(np.int32, copy=False)
+    cols = np.ones(rows.size, dtype=np.int32)
+    cols[out_start[0]] = first_col[0]
+    cols[out_start[1:]] = first_col[1:] - (first_col[:-1] + length[:-1] - 1)
+    np.cumsum(cols, out=cols)
+    return rows, cols
 
 
 def find_candidates(volume: CTVolume, params: ScoringParameters | None = None) -> CandidateSet:
