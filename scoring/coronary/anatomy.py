@@ -84,6 +84,10 @@ HEART_APICAL_STEP_MM = 6.0
 #: Below the ascending aorta's lower end, the (eroded) soft tissue around its centre is at least
 #: this many times the tube's cross-section: the aorta has entered the heart.
 HEART_WIDER_THAN_TUBE = 1.5
+#: The tracked ascending aorta ends where the soft tissue around its centre is at least this
+#: many times its cross-section: it has entered the heart (whose sections are some ten times
+#: the aorta's), not merely touched the pulmonary trunk or the caval vein beside it.
+HEART_ENTRY_TIMES_TUBE = 4.0
 #: The ascending aorta is at least this wide in radius (mm); adults' is 12-18 mm.
 ASCENDING_MIN_RADIUS_MM = 10.5
 #: A fit of the aortic direction over this length (mm) of tracked aorta is trusted fully.
@@ -674,6 +678,34 @@ def _pick_aortas(
     return descending, ascending
 
 
+def _until_heart(tube: Tube, tissue: npt.NDArray[np.bool_], coarse: CoarseGrid) -> Tube:
+    """The ascending aorta down to where it enters the heart's silhouette.
+
+    Below that level the round sections the tracker may still link (the outflow tract, an
+    atrium) lie inside a soft-tissue body many times the aorta's section: the heart. The tube
+    ends at the first slice (from the top) where the eroded soft tissue around its centre is at
+    least :data:`HEART_ENTRY_TIMES_TUBE` times its cross-section (top slices excepted, where the
+    aorta may touch the pulmonary trunk or the caval vein).
+    """
+    radius_px = max(1, round(HEART_OPENING_MM / coarse.spacing_mm[1]))
+    disk = _disk(radius_px)
+    pixel_mm2 = coarse.spacing_mm[1] * coarse.spacing_mm[2]
+    for k in range(1, tube.length):
+        z = int(tube.slices[k])
+        r, c = round(tube.centres[k, 0]), round(tube.centres[k, 1])
+        labels, _ = ndimage.label(ndimage.binary_erosion(tissue[z], disk))
+        window = labels[max(r - 2, 0) : r + 3, max(c - 2, 0) : c + 3]
+        hits = window[window > 0]
+        if hits.size == 0:
+            continue
+        area_mm2 = float(np.count_nonzero(labels == np.bincount(hits).argmax())) * pixel_mm2
+        if area_mm2 > HEART_ENTRY_TIMES_TUBE * math.pi * float(tube.radii_mm[k]) ** 2:
+            return Tube(
+                slices=tube.slices[:k], centres=tube.centres[:k], radii_mm=tube.radii_mm[:k]
+            )
+    return tube
+
+
 def _aorta_direction(tube: Tube, coarse: CoarseGrid) -> npt.NDArray[np.float64]:
     """Direction down the ascending aorta at its lower end.
 
@@ -817,6 +849,8 @@ def find_anatomy(coarse: CoarseGrid, canonical_hu: npt.NDArray[np.generic]) -> A
     spine = _spine_centre(coarse, cavity)
     tubes = _tubes(coarse, cavity, lungs, outside_air)
     descending, ascending = _pick_aortas(tubes, tissue, spine, coarse)
+    if ascending is not None:
+        ascending = _until_heart(ascending, tissue, coarse)
     root: tuple[float, float, float] | None = None
     root_radius: float | None = None
     root_direction: npt.NDArray[np.float64] | None = None
