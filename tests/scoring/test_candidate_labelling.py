@@ -165,10 +165,12 @@ class TestFindCandidatesMatchesSliceLabelling:
                 assert (a.agatston, a.mass_mg, a.peak_hu) == (b.agatston, b.mass_mg, b.peak_hu)
 
     def test_chest_phantom_with_overlapping_slices(self) -> None:
-        # seed 7 with heavy distractors: 2.5 mm increment over 3 mm slices, many bone and
-        # distractor components
-        study = chest_phantom(ChestPhantomConfig.random(7, heavy_distractors=True))
-        assert study.volume.geometry.increment_mm < study.volume.geometry.slice_thickness_mm
+        # heavy distractors: many bone, valve, annulus and metal components; 2.5 mm increment
+        # over 3 mm slices
+        config = ChestPhantomConfig.random(
+            7, heavy_distractors=True, slice_thickness_mm=3.0, increment_mm=2.5
+        )
+        study = chest_phantom(config)
         candidates = find_candidates(study.volume)
         assert len(candidates.candidates) > 20
         assert_matches_reference(candidates, study.volume)
