@@ -1,0 +1,119 @@
+"""Anatomy steps of the coronary detector on small constructed coarse grids."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from scoring.coronary.anatomy import (
+    NOISE_SPECK_MM2,
+    SetDistance,
+    Tube,
+    _lungs,
+    _tissue,
+    _until_heart,
+)
+from scoring.coronary.frame import CoarseGrid
+
+SPACING = (2.5, 2.0, 2.0)
+
+
+def _grid(hu: np.ndarray) -> CoarseGrid:
+    return CoarseGrid(hu=hu.astype(np.float32), factor=4, spacing_mm=SPACING)
+
+
+def _disc(shape: tuple[int, int], centre: tuple[float, float], radius: float) -> np.ndarray:
+    yy, xx = np.mgrid[: shape[0], : shape[1]]
+    return np.asarray((yy - centre[0]) ** 2 + (xx - centre[1]) ** 2 <= radius**2)
+
+
+class TestLungs:
+    def test_lungs_cut_by_the_field_of_view_on_every_side_are_lungs(self) -> None:
+        # A small field of view: both lungs run off the left, right and posterior edges and
+        # meet behind the heart; only the air in front of the chest is outside the patient.
+        rng = np.random.default_rng(0)
+        hu = np.full((12, 60, 60), 40.0)
+        hu[:, :6, :] = -1000.0 + rng.normal(0.0, 10.0, (12, 6, 60))
+        hu[:, 6:10, :] = 0.0  # chest wall
+        lung = np.zeros((60, 60), dtype=bool)
+        lung[14:, :22] = True
+        lung[14:, 38:] = True
+        lung[50:, :] = True
+        hu[:, lung] = -850.0 + rng.normal(0.0, 30.0, (12, int(lung.sum())))
+        lungs, outside = _lungs(_grid(hu))
+        assert lungs[:, lung].all()
+        assert outside[:, :6, :].all()
+        assert not outside[:, lung].any()
+
+    def test_pure_air_at_any_edge_is_outside(self) -> None:
+        hu = np.full((12, 40, 40), 40.0)
+        hu[:, :, :5] = -1000.0  # air beside the patient, at the right edge only
+        hu[:, 8:32, 10:34] = -850.0  # an enclosed lung (70 ml)
+        lungs, outside = _lungs(_grid(hu))
+        assert outside[:, :, :5].all()
+        assert lungs[:, 8:32, 10:34].all()
+
+
+class TestTissue:
+    def test_noise_specks_inside_soft_tissue_are_tissue_but_fat_is_not(self) -> None:
+        hu = np.full((3, 50, 50), -100.0)  # fat
+        heart = _disc((50, 50), (25, 25), 15)
+        hu[:, heart] = 40.0
+        hu[1, 20, 20] = -80.0  # one noisy block inside the heart
+        hu[1, 30:32, 28:30] = -60.0  # four more
+        groove = _disc((50, 50), (25, 25), 15) & ~_disc((50, 50), (25, 25), 13)
+        hu[2, groove] = -100.0  # a ring of fat through the heart, larger than a speck
+        nothing = np.zeros(hu.shape, dtype=bool)
+        tissue = _tissue(_grid(hu), nothing, nothing)
+        assert tissue[1, 20, 20]
+        assert tissue[1, 30:32, 28:30].all()
+        assert not tissue[2, groove].any()
+        assert not tissue[:, 0, 0].any()
+        # the largest speck kept is NOISE_SPECK_MM2 in area
+        assert 4 * SPACING[1] * SPACING[2] <= NOISE_SPECK_MM2
+
+
+class TestSetDistance:
+    @pytest.mark.parametrize("seed", [0, 1, 2])
+    def test_equals_the_euclidean_distance_transform(self, seed: int) -> None:
+        rng = np.random.default_rng(seed)
+        members = ndimage.binary_opening(rng.random((14, 30, 30)) > 0.55, iterations=1)
+        members[0, 0, 0] = True
+        distance = ndimage.distance_transform_edt(~members, sampling=SPACING)
+        z, j, i = (np.arange(n) for n in members.shape)
+        zz, jj, ii = (a.ravel() for a in np.meshgrid(z, j, i, indexing="ij"))
+        got = SetDistance(members, SPACING).at(zz, jj, ii, 1000.0)
+        np.testing.assert_allclose(got, distance[zz, jj, ii], rtol=0, atol=1e-9)
+
+    def test_caps_and_skips(self) -> None:
+        members = np.zeros((5, 20, 20), dtype=bool)
+        members[2, 10, 10] = True
+        where = np.array([True, False])
+        got = SetDistance(members, SPACING).at(
+            np.array([2, 2]), np.array([10, 10]), np.array([15, 19]), 8.0, where=where
+        )
+        assert got.tolist() == [8.0, 8.0]  # 10 mm away: capped; the second was not asked
+        near = SetDistance(members, SPACING).at(np.array([2]), np.array([12]), np.array([10]), 8.0)
+        assert near.tolist() == [4.0]
+
+
+class TestAscendingAorta:
+    def test_ends_where_it_enters_the_heart(self) -> None:
+        # a round aorta (radius 12 mm) coming down through fat into a heart ten times wider
+        hu = np.full((20, 80, 80), -100.0)
+        aorta = _disc((80, 80), (30, 40), 6)
+        heart = _disc((80, 80), (40, 40), 20)
+        hu[10:, aorta] = 40.0
+        hu[:10, heart] = 40.0
+        hu[:10, aorta] = 40.0
+        nothing = np.zeros(hu.shape, dtype=bool)
+        tissue = _tissue(_grid(hu), nothing, nothing)
+        slices = np.arange(19, 3, -1)
+        tube = Tube(
+            slices=slices,
+            centres=np.tile([30.0, 40.0], (slices.size, 1)),
+            radii_mm=np.full(slices.size, 12.0),
+        )
+        cut = _until_heart(tube, tissue, _grid(hu))
+        assert cut.slices.tolist() == list(range(19, 9, -1))
