@@ -22,8 +22,8 @@ walks the candidates through explainable rules, in this order, recording the fir
 10. **coronary**: everything left (in epicardial fat on the heart), given an artery by its angle
     around the heart's long axis and its distance from the base (see :func:`_artery`).
 
-The cardiac frame: origin on the aortic axis at the root, ``u`` the heart's long axis (principal
-axis of the heart below the aorta's entry, pointing to the apex: anterior, left, inferior),
+The cardiac frame: origin on the aortic axis at the root, ``u`` the heart's long axis (from
+that origin to the apex, the heart's most anterior, left and inferior part),
 angles around ``u`` measured from the anterior direction (0) toward the patient's left (+90) and
 posterior (180). The atrioventricular grooves ring the base; the anterior interventricular
 groove (LAD) lies just left of anterior, the right atrioventricular groove (RCA) right of it, the
@@ -111,6 +111,11 @@ OSTIUM_MAX_BEARING_DEG = 135.0
 #: Without an ascending aorta, the frame's origin is the centre of the heart's top slab this
 #: thick (mm).
 BASE_SLAB_MM = 15.0
+#: The apex of the heart points anterior, left and inferior (standard anatomy): the heart's
+#: farthest part along this direction (canonical: left, posterior, superior) from the base, and
+#: the heart within this depth (mm) of it, is its apex.
+APEX_DIRECTION = np.array([1.0, -1.0, -1.0]) / math.sqrt(3.0)
+APEX_DEPTH_MM = 5.0
 #: Origin of the cardiac frame: this many aortic radii down the aortic axis from that point.
 FRAME_ORIGIN_RADII = 1.5
 #: Aortic wall: within this distance (mm) of the tracked aortic wall.
@@ -269,12 +274,16 @@ def _cardiac_frame(maps: AnatomyMaps, coarse: CoarseGrid) -> _Frame | None:
     if np.count_nonzero(below) < 50:
         return None
     points = points[below]
-    centre = points.mean(axis=0)
-    _, _, vt = np.linalg.svd(points - centre, full_matrices=False)
-    axis = vt[0]
-    # the apex lies anterior, left and inferior of the base
-    if float(axis @ np.array([1.0, -1.0, -1.0])) < 0:
-        axis = -axis
+    # The long axis runs from the base (the frame's origin, at the aortic root) to the apex,
+    # the heart's most anterior, left and inferior part (the mean of the heart within
+    # APEX_DEPTH_MM of its farthest point that way). Not the principal axis of the whole heart:
+    # the atria and the right heart make that lie too flat in hearts that are not ellipsoids.
+    reach = (points - origin) @ APEX_DIRECTION
+    apex = points[reach >= reach.max() - APEX_DEPTH_MM].mean(axis=0)
+    axis = apex - origin
+    if float(np.linalg.norm(axis)) < 1e-6:
+        return None
+    axis /= np.linalg.norm(axis)
     # Angles around the long axis are measured from the anterior direction made orthogonal to
     # it, toward the patient's left.
     anterior = np.array([0.0, -1.0, 0.0]) - (-axis[1]) * axis
