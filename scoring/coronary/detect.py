@@ -124,6 +124,15 @@ AORTIC_WALL_MARGIN_MM = 3.5
 VALVE_MARGIN_MM = 8.0
 #: Left main: up to this far (mm) outside the aortic wall (its usual length is 5-15 mm).
 LEFT_MAIN_REACH_MM = 12.0
+#: The mitral annulus runs from the aortic root around the left side to the back of the heart,
+#: near the crux: calcium inside the muscle there (left, or within this angle of posterior).
+MITRAL_POSTERIOR_DEG = 150.0
+#: Calcium with little fat around it lies in the blood or muscle when it is deep in the heart's
+#: soft tissue or within this distance (mm, mean over its voxels) of it; farther out it lies on
+#: the surface, where a large coronary plaque's own vessel fills its surroundings.
+INSIDE_HEART_MM = 1.0
+#: ... and such a plaque lies against the muscle, as its vessel does: within this distance (mm).
+LOW_FAT_PLAQUE_MM = 4.0
 #: The mitral annulus lies on the left side of the heart within this distance (mm) toward the
 #: apex from the aortic root.
 MITRAL_REACH_MM = 40.0
@@ -792,17 +801,22 @@ def _decide(
         )
     if inside_tissue:
         theta = feat["angle_deg"]
-        if theta > 0.0 and feat["axial_mm"] <= MITRAL_REACH_MM:
+        mitral_side = theta > 0.0 or abs(theta) >= MITRAL_POSTERIOR_DEG
+        if mitral_side and feat["axial_mm"] <= MITRAL_REACH_MM:
             return LesionLabel(
                 excluded=ExclusionReason.MITRAL_ANNULUS,
                 detail=f"in the muscle of the left atrioventricular junction (fat around it "
                 f"{100 * fat_fraction:.0f} %, {feat['depth_mm']:.0f} mm deep): mitral annulus",
             )
-        return LesionLabel(
-            excluded=ExclusionReason.NOISE,
-            detail=f"inside the blood pool or myocardium (fat around it {100 * fat_fraction:.0f} "
-            f"%, {feat['depth_mm']:.0f} mm deep), where no coronary artery runs",
-        )
+        if deep or not INSIDE_HEART_MM <= feat["heart_distance_mm"] < LOW_FAT_PLAQUE_MM:
+            return LesionLabel(
+                excluded=ExclusionReason.NOISE,
+                detail=f"inside the blood pool or myocardium (fat around it "
+                f"{100 * fat_fraction:.0f} %, {feat['depth_mm']:.0f} mm deep), where no "
+                "coronary artery runs",
+            )
+        # On the heart's surface with little fat around it: a large plaque whose own vessel
+        # (lumen, wall) and the muscle beneath fill its surroundings; judged as coronary below.
     if (
         in_ostial_span
         and feat.get("aorta_off_axis_max_mm", math.inf) <= radius + AORTIC_WALL_MARGIN_MM

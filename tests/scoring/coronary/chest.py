@@ -53,6 +53,7 @@ def build_chest(
     calcium: bool = True,
     ostial_left_main: bool = False,
     bifurcation_lcx: bool = False,
+    sleeved_lad: bool = False,
 ) -> Chest:
     """The constructed chest, optionally with correlated noise and stored with x reversed.
 
@@ -60,6 +61,8 @@ def build_chest(
     aortic wall and runs 9 mm outward to the left (an ostial plaque straddling the root's wall).
     With ``bifurcation_lcx`` a rod runs around the base in the left atrioventricular groove
     from 28 to 50 degrees, just past the bifurcation (the LCX's first millimetres).
+    With ``sleeved_lad`` the LAD's plaque is large and sits in its vessel, a soft-tissue sleeve
+    that fills most of its surroundings (little fat around it), on the heart's surface.
     """
     z = ORIGIN[2] + SLICE_MM * np.arange(N_SLICES)
     y = ORIGIN[1] + PIXEL_MM * np.arange(N_PIXELS)
@@ -177,6 +180,12 @@ def build_chest(
         items["LCX_bifurcation"] = ((float(mid[0]), float(mid[1]), float(mid[2])), 0.0, 0.0)
         expected["LCX_bifurcation"] = Artery.LCX
         rods.append((start, end, 1.5, 500.0))
+
+    if calcium and sleeved_lad:
+        p = surface(5.0, 20.0, 2.5)
+        sleeve = (xx - p[0]) ** 2 + (yy - p[1]) ** 2 + (zz - p[2]) ** 2 <= 4.5**2
+        hu[sleeve & (hu < 0)] = 40.0
+        items["LAD"] = (p, 2.5, 600.0)
 
     for p, radius, value in items.values():
         ball = (xx - p[0]) ** 2 + (yy - p[1]) ** 2 + (zz - p[2]) ** 2 <= radius**2

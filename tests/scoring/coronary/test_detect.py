@@ -139,6 +139,20 @@ class TestAnatomicalVariants:
         assert _label_near(chest, labelling, "LCX_bifurcation", candidates) is Artery.LCX
         assert _label_near(chest, labelling, "LAD", candidates) is Artery.LAD
 
+    @pytest.mark.parametrize("kwargs", [{}, {"noise_sd_hu": 25.0, "seed": 3}, {"flip_x": True}])
+    def test_large_plaque_filling_its_vessel_on_the_surface_is_coronary(
+        self, kwargs: dict[str, object]
+    ) -> None:
+        # little fat around it (its own vessel surrounds it), yet outside the heart's muscle:
+        # not calcium in the blood pool
+        chest = build_chest(sleeved_lad=True, **kwargs)  # type: ignore[arg-type]
+        candidates = find_candidates(chest.volume)
+        labelling = detect_coronary_calcium(chest.volume, candidates)
+        assert _label_near(chest, labelling, "LAD", candidates) is Artery.LAD
+        assert _label_near(chest, labelling, "mitral", candidates) is (
+            ExclusionReason.MITRAL_ANNULUS
+        )
+
 
 class TestZeroCalcium:
     def test_noisy_chest_without_calcium_scores_zero(self) -> None:
