@@ -88,6 +88,10 @@ HEART_WIDER_THAN_TUBE = 1.5
 #: many times its cross-section: it has entered the heart (whose sections are some ten times
 #: the aorta's), not merely touched the pulmonary trunk or the caval vein beside it.
 HEART_ENTRY_TIMES_TUBE = 4.0
+#: Great vessels entering the heart from above at least this share of the widest one's radius
+#: are as wide as the aorta: the superior caval vein (right), the aorta, the pulmonary trunk
+#: (left). The aorta is the middle one of three, the right one of two.
+GREAT_VESSEL_SHARE = 0.85
 #: The ascending aorta is at least this wide in radius (mm); adults' is 12-18 mm.
 ASCENDING_MIN_RADIUS_MM = 10.5
 #: A fit of the aortic direction over this length (mm) of tracked aorta is trusted fully.
@@ -673,8 +677,13 @@ def _pick_aortas(
         candidates = [t for t in wide if ends_in_heart(t)] or wide
         if candidates:
             widest = max(float(np.median(t.radii_mm)) for t in candidates)
-            large = [t for t in candidates if float(np.median(t.radii_mm)) >= 0.75 * widest]
-            ascending = min(large, key=lambda t: float(np.median(t.centres[:, 1])))
+            large = [
+                t for t in candidates if float(np.median(t.radii_mm)) >= GREAT_VESSEL_SHARE * widest
+            ]
+            large.sort(key=lambda t: float(np.median(t.centres[:, 1])))
+            # right to left: caval vein, aorta, pulmonary trunk; of two, the right one (the
+            # caval vein is narrower than the aorta as a rule, the pulmonary trunk as wide)
+            ascending = large[1] if len(large) >= 3 else large[0]
     return descending, ascending
 
 

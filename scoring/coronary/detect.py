@@ -124,8 +124,11 @@ AORTIC_WALL_MARGIN_MM = 3.5
 VALVE_MARGIN_MM = 8.0
 #: Left main: up to this far (mm) outside the aortic wall (its usual length is 5-15 mm).
 LEFT_MAIN_REACH_MM = 12.0
-#: The mitral annulus runs from the aortic root around the left side to the back of the heart,
-#: near the crux: calcium inside the muscle there (left, or within this angle of posterior).
+#: The mitral annulus lies at the base of the left ventricle, behind the aortic root, from the
+#: lateral wall round to the back of the heart near the crux: calcium inside the muscle there
+#: (angles from MITRAL_LATERAL_DEG on the left to MITRAL_POSTERIOR_DEG on the right of
+#: posterior). Further forward on the left run the left main and the proximal LAD.
+MITRAL_LATERAL_DEG = 90.0
 MITRAL_POSTERIOR_DEG = 150.0
 #: Calcium with little fat around it lies in the blood or muscle when it is deep in the heart's
 #: soft tissue or within this distance (mm, mean over its voxels) of it; farther out it lies on
@@ -801,7 +804,7 @@ def _decide(
         )
     if inside_tissue:
         theta = feat["angle_deg"]
-        mitral_side = theta > 0.0 or abs(theta) >= MITRAL_POSTERIOR_DEG
+        mitral_side = theta >= MITRAL_LATERAL_DEG or abs(theta) >= MITRAL_POSTERIOR_DEG
         if mitral_side and feat["axial_mm"] <= MITRAL_REACH_MM:
             return LesionLabel(
                 excluded=ExclusionReason.MITRAL_ANNULUS,
