@@ -311,12 +311,12 @@ def _tissue(
         sizes = np.bincount(labels.ravel(), minlength=n + 1)
         small = sizes * (coarse.spacing_mm[1] * coarse.spacing_mm[2]) <= NOISE_SPECK_MM2
         small[0] = False
-        # only specks enclosed by tissue in their slice (not fat touching anything else)
-        ring = ndimage.binary_dilation(small[labels], in_plane) & ~small[labels]
-        touches_other = np.zeros(n + 1, dtype=bool)
-        near = ndimage.grey_dilation(labels * small[labels], footprint=in_plane)
-        touches_other[np.unique(near[ring & ~tissue])] = True
-        small &= ~touches_other
+        # only specks enclosed by tissue in their slice: none of their pixels is next to lung,
+        # air outside or bone (the speck's own neighbours are speck or tissue)
+        other = ~tissue & ~specks
+        next_to_other = ndimage.binary_dilation(other, in_plane) & specks
+        small[labels[next_to_other]] = False
+        small[0] = False
         tissue |= small[labels]
     return np.asarray(tissue)
 
