@@ -100,6 +100,17 @@ LEFT_MAIN_RADIAL_SPAN_MM = 6.0
 #: the root counts as left when its outermost point bears at least this angle around the long
 #: axis (a margin for the error of the estimated aortic axis).
 LEFT_MAIN_BEARING_MIN_DEG = -15.0
+#: Calcium on the root's wall that runs outward (LEFT_MAIN_RADIAL_SPAN_MM or more radially)
+#: to at least this far (mm) outside the wall is a coronary artery's first part even when its
+#: own vessel, not fat, surrounds it; wall calcium stays within the wall's few millimetres.
+OSTIUM_OUTWARD_MM = 4.5
+#: ... and, below where the aorta enters the heart, when not deep in the heart's tissue and
+#: still with this share of fat around it (its vessel runs into the epicardial fat; valve and
+#: annulus calcium lie in blood and muscle).
+OSTIAL_VESSEL_FAT_MIN = 0.1
+#: Such calcium leaves from the left coronary sinus (left main) when its outermost point bears
+#: at least this angle around the long axis, else from the right (anterior) sinus (RCA).
+OSTIUM_SPLIT_DEG = 40.0
 #: A coronary ostium and the artery's first millimetres are about as wide as the artery (left
 #: main 4-5 mm): calcium hugging the root's wall (reaching at most AORTIC_WALL_MARGIN_MM
 #: outside it) that spreads farther than this (mm) around the circumference is the aortic wall's.
@@ -652,6 +663,40 @@ def _ostial_fat_min(frame: _Frame, p: npt.NDArray[np.float64]) -> float:
     return OSTIAL_FAT_MIN
 
 
+def _leaving_ostium(frame: _Frame, feat: dict[str, float]) -> LesionLabel | None:
+    """A calcification at the aortic root that runs outward from it on the side of a coronary
+    sinus (not toward the non-coronary sinus, posterior): the first part of the left main
+    (bearing at least :data:`OSTIUM_SPLIT_DEG`) or of the RCA; ``None`` otherwise."""
+    bearing = feat.get("aorta_tip_bearing_deg", 180.0)
+    if not _runs_outward(frame, feat) or abs(bearing) > OSTIUM_MAX_BEARING_DEG:
+        return None
+    artery = Artery.LM if bearing >= OSTIUM_SPLIT_DEG else Artery.RCA
+    side = "left" if artery is Artery.LM else "right"
+    return LesionLabel(
+        artery=artery,
+        detail=f"leaves the aortic root on its {side} side: runs "
+        f"{feat['aorta_off_axis_max_mm'] - feat['aorta_off_axis_min_mm']:.0f} mm outward, to "
+        f"{feat['aorta_off_axis_max_mm'] - frame.aorta_radius_mm:.0f} mm outside the aortic "
+        "wall (wall and valve calcium stay within the root)",
+    )
+
+
+def _runs_outward(frame: _Frame, feat: dict[str, float]) -> bool:
+    """Whether a calcification at the aortic root runs outward from it, as a coronary artery
+    leaving its sinus does: from the wall (starting within :data:`AORTIC_WALL_MARGIN_MM` of
+    it) :data:`LEFT_MAIN_RADIAL_SPAN_MM` or more radially, to at least
+    :data:`OSTIUM_OUTWARD_MM` outside it, rather than lying in the wall."""
+    radius = frame.aorta_radius_mm
+    inner = feat.get("aorta_off_axis_min_mm", math.inf)
+    outer = feat.get("aorta_off_axis_max_mm", -math.inf)
+    return (
+        radius > 0
+        and outer - inner >= LEFT_MAIN_RADIAL_SPAN_MM
+        and outer - radius >= OSTIUM_OUTWARD_MM
+        and inner - radius <= AORTIC_WALL_MARGIN_MM
+    )
+
+
 def _leaves_left_sinus(frame: _Frame, feat: dict[str, float], fat_fraction: float) -> bool:
     """Whether a calcification at the aortic root runs outward to the left, in fat, as the left
     main does (see :data:`LEFT_MAIN_RADIAL_SPAN_MM`): its outermost point lies on the root's
@@ -718,6 +763,9 @@ def _decide(
     if asc_wall <= AORTIC_WALL_MARGIN_MM and not (
         frame is not None and near_ostia and surroundings()[1] >= _ostial_fat_min(frame, p)
     ):
+        ostial = _leaving_ostium(frame, feat) if frame is not None and near_ostia else None
+        if ostial is not None:
+            return ostial
         return LesionLabel(
             excluded=ExclusionReason.AORTA,
             detail=f"wall of the ascending aorta ({asc_wall:.1f} mm from the tracked wall)",
@@ -774,6 +822,10 @@ def _decide(
             f"({100 * fat_fraction:.0f} % around it)",
         )
     in_root_span = has_aorta and -radius <= along <= ROOT_LENGTH_RADII * radius
+    if in_ostial_span and inside_tissue and not deep and fat_fraction >= OSTIAL_VESSEL_FAT_MIN:
+        ostial = _leaving_ostium(frame, feat)
+        if ostial is not None:
+            return ostial
     if in_root_span and inside_tissue and off_axis <= radius + VALVE_MARGIN_MM:
         return LesionLabel(
             excluded=ExclusionReason.AORTIC_VALVE,

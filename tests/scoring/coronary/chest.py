@@ -54,6 +54,7 @@ def build_chest(
     ostial_left_main: bool = False,
     bifurcation_lcx: bool = False,
     sleeved_lad: bool = False,
+    ostial_rca: bool = False,
 ) -> Chest:
     """The constructed chest, optionally with correlated noise and stored with x reversed.
 
@@ -63,6 +64,9 @@ def build_chest(
     from 28 to 50 degrees, just past the bifurcation (the LCX's first millimetres).
     With ``sleeved_lad`` the LAD's plaque is large and sits in its vessel, a soft-tissue sleeve
     that fills most of its surroundings (little fat around it), on the heart's surface.
+    With ``ostial_rca`` a rod starts in the aortic root's wall on its right-anterior side and
+    runs 11 mm outward inside a soft-tissue sleeve (its vessel): an ostial RCA plaque with
+    little fat around it.
     """
     z = ORIGIN[2] + SLICE_MM * np.arange(N_SLICES)
     y = ORIGIN[1] + PIXEL_MM * np.arange(N_PIXELS)
@@ -171,6 +175,20 @@ def build_chest(
         end = start + 11.0 * lm_dir
         mid = (start + end) / 2.0
         items["LM"] = ((float(mid[0]), float(mid[1]), float(mid[2])), 0.0, 0.0)
+        rods.append((start, end, 2.0, 500.0))
+
+    if calcium and ostial_rca:
+        rca_dir = _unit([-0.5, -1.0, 0.0])
+        start = root + (asc_r - 2.0) * rca_dir + np.array([0.0, 0.0, 4.0])
+        end = start + 11.0 * rca_dir
+        mid = (start + end) / 2.0
+        axis = end - start
+        t = np.clip((rel_to(start, xx, yy, zz) @ axis) / float(axis @ axis), 0.0, 1.0)
+        nearest = start + t[..., None] * axis
+        sleeve = np.sum((np.stack([xx, yy, zz], axis=-1) - nearest) ** 2, axis=-1) <= 3.5**2
+        hu[sleeve & (hu < 0)] = 40.0
+        items["RCA_ostial"] = ((float(mid[0]), float(mid[1]), float(mid[2])), 0.0, 0.0)
+        expected["RCA_ostial"] = Artery.RCA
         rods.append((start, end, 2.0, 500.0))
 
     if calcium and bifurcation_lcx:

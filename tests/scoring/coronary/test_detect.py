@@ -140,6 +140,18 @@ class TestAnatomicalVariants:
         assert _label_near(chest, labelling, "LAD", candidates) is Artery.LAD
 
     @pytest.mark.parametrize("kwargs", [{}, {"noise_sd_hu": 25.0, "seed": 3}, {"flip_x": True}])
+    def test_ostial_rca_running_out_of_the_root_in_its_vessel_is_rca(
+        self, kwargs: dict[str, object]
+    ) -> None:
+        # starts in the root's wall, runs outward on the right, little fat around it: neither
+        # aortic wall (which stays within the wall) nor valve (which stays within the root)
+        chest = build_chest(ostial_rca=True, **kwargs)  # type: ignore[arg-type]
+        candidates = find_candidates(chest.volume)
+        labelling = detect_coronary_calcium(chest.volume, candidates)
+        assert _label_near(chest, labelling, "RCA_ostial", candidates) is Artery.RCA
+        assert _label_near(chest, labelling, "valve", candidates) is ExclusionReason.AORTIC_VALVE
+
+    @pytest.mark.parametrize("kwargs", [{}, {"noise_sd_hu": 25.0, "seed": 3}, {"flip_x": True}])
     def test_large_plaque_filling_its_vessel_on_the_surface_is_coronary(
         self, kwargs: dict[str, object]
     ) -> None:
