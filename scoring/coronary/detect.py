@@ -169,6 +169,10 @@ POSTERIOR_GROOVE_DEG = 150.0
 #: RUN_DOMINANCE times more than along it, and is long enough to have a direction (standard
 #: deviation along its run of at least RUN_MIN_SD_MM, RUN_MIN_ELONGATION times its width), is LCX.
 BIFURCATION_BAND_DEG = 25.0
+#: Beyond this distance (mm) toward the apex from the root, the LAD's diagonal branches reach
+#: round the anterolateral wall to LAD_LCX_DISTAL_DEG; the obtuse marginals (LCX) lie beyond.
+APICAL_FROM_MM = 40.0
+LAD_LCX_DISTAL_DEG = 120.0
 RUN_DOMINANCE = 2.0
 RUN_MIN_SD_MM = 0.8
 RUN_MIN_ELONGATION = 1.2
@@ -360,7 +364,8 @@ def _artery(
     groove (RCA), or the end of the LCX when still at the base on the left short of
     :data:`CRUX_DEG`. Right of :data:`RCA_LAD_BOUNDARY_DEG`: RCA. At the base and left of
     :data:`LAD_LCX_BASE_DEG`, or a little short of it when running around the base (see
-    :data:`BIFURCATION_BAND_DEG`): LCX. Else up to :data:`LAD_LCX_APICAL_DEG`: LAD (with its
+    :data:`BIFURCATION_BAND_DEG`): LCX. Else up to :data:`LAD_LCX_APICAL_DEG` (up to
+    :data:`LAD_LCX_DISTAL_DEG` from :data:`APICAL_FROM_MM` toward the apex): LAD (with its
     diagonal territory); beyond: LCX territory (lateral wall).
     """
     d = p - frame.origin
@@ -385,7 +390,8 @@ def _artery(
         >= RUN_DOMINANCE * feat.get("run_along_long_axis", 1.0)
     ):
         return Artery.LCX, f"left atrioventricular groove, runs around the base ({where})"
-    if theta <= LAD_LCX_APICAL_DEG:
+    lateral_limit = LAD_LCX_APICAL_DEG if a < APICAL_FROM_MM else LAD_LCX_DISTAL_DEG
+    if theta <= lateral_limit:
         return Artery.LAD, f"anterior interventricular groove ({where})"
     return Artery.LCX, f"left lateral wall, circumflex territory ({where})"
 
