@@ -96,10 +96,10 @@ LEFT_OSTIAL_FAT_MIN = 0.35
 #: spans at least this far (mm) radially from the aortic axis and reaches outside the aortic
 #: radius, or lies wholly outside that radius, is the left main's, not the aortic wall's.
 LEFT_MAIN_RADIAL_SPAN_MM = 6.0
-#: The left and right coronary sinuses meet (commissure) about anteriorly; a candidate leaving
-#: the root counts as left when its outermost point bears at least this angle around the long
-#: axis (a margin for the error of the estimated aortic axis).
-LEFT_MAIN_BEARING_MIN_DEG = -15.0
+#: The right coronary ostium opens anteriorly, the left one from the left-posterior sinus; a
+#: candidate leaving the root counts as the left main's when its outermost point bears at least
+#: this angle around the long axis (left of anterior), otherwise it is the RCA's first part.
+LEFT_MAIN_BEARING_MIN_DEG = 30.0
 #: Calcium on the root's wall that runs outward (LEFT_MAIN_RADIAL_SPAN_MM or more radially)
 #: to at least this far (mm) outside the wall is a coronary artery's first part even when its
 #: own vessel, not fat, surrounds it; wall calcium stays within the wall's few millimetres.
@@ -110,7 +110,7 @@ OSTIUM_OUTWARD_MM = 4.5
 OSTIAL_VESSEL_FAT_MIN = 0.1
 #: Such calcium leaves from the left coronary sinus (left main) when its outermost point bears
 #: at least this angle around the long axis, else from the right (anterior) sinus (RCA).
-OSTIUM_SPLIT_DEG = 40.0
+OSTIUM_SPLIT_DEG = LEFT_MAIN_BEARING_MIN_DEG
 #: A coronary ostium and the artery's first millimetres are about as wide as the artery (left
 #: main 4-5 mm): calcium hugging the root's wall (reaching at most AORTIC_WALL_MARGIN_MM
 #: outside it) that spreads farther than this (mm) around the circumference is the aortic wall's.
@@ -172,6 +172,10 @@ BIFURCATION_BAND_DEG = 25.0
 #: Beyond this distance (mm) toward the apex from the root, the LAD's diagonal branches reach
 #: round the anterolateral wall to LAD_LCX_DISTAL_DEG; the obtuse marginals (LCX) lie beyond.
 APICAL_FROM_MM = 40.0
+#: At the level of the aortic root (above the frame's origin on the long axis) the only coronary
+#: artery in front is the RCA leaving the right (anterior) sinus: the left main runs to the left,
+#: and the LAD descends from its bifurcation. Anterior calcium there short of this angle is RCA.
+ROOT_LEVEL_LEFT_DEG = 30.0
 LAD_LCX_DISTAL_DEG = 120.0
 RUN_DOMINANCE = 2.0
 RUN_MIN_SD_MM = 0.8
@@ -377,7 +381,7 @@ def _artery(
         if not at_base or theta < 0 or theta >= CRUX_DEG:
             return Artery.RCA, f"posterior interventricular groove / crux ({where})"
         return Artery.LCX, f"left atrioventricular groove, posterior ({where})"
-    if theta < RCA_LAD_BOUNDARY_DEG:
+    if theta < RCA_LAD_BOUNDARY_DEG or (a < 0.0 and theta < ROOT_LEVEL_LEFT_DEG):
         return Artery.RCA, f"right atrioventricular groove ({where})"
     if at_base and theta > LAD_LCX_BASE_DEG:
         return Artery.LCX, f"left atrioventricular groove ({where})"
