@@ -96,10 +96,10 @@ LEFT_OSTIAL_FAT_MIN = 0.35
 #: spans at least this far (mm) radially from the aortic axis and reaches outside the aortic
 #: radius, or lies wholly outside that radius, is the left main's, not the aortic wall's.
 LEFT_MAIN_RADIAL_SPAN_MM = 6.0
-#: The right coronary ostium opens anteriorly, the left one from the left-posterior sinus; a
-#: candidate leaving the root counts as the left main's when its outermost point bears at least
-#: this angle around the long axis (left of anterior), otherwise it is the RCA's first part.
-LEFT_MAIN_BEARING_MIN_DEG = 30.0
+#: The left and right coronary sinuses meet (commissure) about anteriorly; a candidate leaving
+#: the root in contact with fat counts as the left main's when its outermost point bears at
+#: least this angle around the long axis (left of anterior).
+LEFT_MAIN_BEARING_MIN_DEG = 0.0
 #: Calcium on the root's wall that runs outward (LEFT_MAIN_RADIAL_SPAN_MM or more radially)
 #: to at least this far (mm) outside the wall is a coronary artery's first part even when its
 #: own vessel, not fat, surrounds it; wall calcium stays within the wall's few millimetres.
@@ -108,9 +108,10 @@ OSTIUM_OUTWARD_MM = 4.5
 #: still with this share of fat around it (its vessel runs into the epicardial fat; valve and
 #: annulus calcium lie in blood and muscle).
 OSTIAL_VESSEL_FAT_MIN = 0.1
-#: Such calcium leaves from the left coronary sinus (left main) when its outermost point bears
-#: at least this angle around the long axis, else from the right (anterior) sinus (RCA).
-OSTIUM_SPLIT_DEG = LEFT_MAIN_BEARING_MIN_DEG
+#: Such calcium (a large plaque running 6 mm or more outward) is the left main's when its
+#: outermost point bears at least this angle around the long axis: the left main runs to the
+#: left, the RCA forward out of the anterior sinus before it turns right.
+OSTIUM_SPLIT_DEG = 30.0
 #: A coronary ostium and the artery's first millimetres are about as wide as the artery (left
 #: main 4-5 mm): calcium hugging the root's wall (reaching at most AORTIC_WALL_MARGIN_MM
 #: outside it) that spreads farther than this (mm) around the circumference is the aortic wall's.
