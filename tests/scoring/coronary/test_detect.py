@@ -9,6 +9,7 @@ from phantom.chest import ChestPhantomConfig, chest_phantom
 from phantom.study import Distractor, PhantomStudy
 from scoring import (
     Artery,
+    CandidateSet,
     CTVolume,
     ExclusionReason,
     InvalidVolumeError,
@@ -116,6 +117,13 @@ class TestConstructedChest:
         assert result.agatston == pytest.approx(sum(result.agatston_by_artery.values()))
 
 
+def _detect(**kwargs: object) -> tuple[Chest, CandidateSet, CoronaryLabelling]:
+    """Build the constructed chest with ``kwargs`` and label its candidates."""
+    chest = build_chest(**kwargs)  # type: ignore[arg-type]
+    candidates = find_candidates(chest.volume)
+    return chest, candidates, detect_coronary_calcium(chest.volume, candidates)
+
+
 class TestAnatomicalVariants:
     """Calcifications told apart by the direction they run, not only by where they lie."""
 
@@ -123,9 +131,7 @@ class TestAnatomicalVariants:
     def test_ostial_left_main_straddling_the_root_wall_is_left_main(
         self, kwargs: dict[str, object]
     ) -> None:
-        chest = build_chest(ostial_left_main=True, **kwargs)  # type: ignore[arg-type]
-        candidates = find_candidates(chest.volume)
-        labelling = detect_coronary_calcium(chest.volume, candidates)
+        chest, candidates, labelling = _detect(ostial_left_main=True, **kwargs)
         assert _label_near(chest, labelling, "LM", candidates) is Artery.LM
 
     @pytest.mark.parametrize("kwargs", [{}, {"noise_sd_hu": 25.0, "seed": 3}, {"flip_x": True}])
@@ -133,9 +139,7 @@ class TestAnatomicalVariants:
         self, kwargs: dict[str, object]
     ) -> None:
         # its centre lies in the LAD's sector (about 45 deg): the direction it runs decides
-        chest = build_chest(bifurcation_lcx=True, **kwargs)  # type: ignore[arg-type]
-        candidates = find_candidates(chest.volume)
-        labelling = detect_coronary_calcium(chest.volume, candidates)
+        chest, candidates, labelling = _detect(bifurcation_lcx=True, **kwargs)
         assert _label_near(chest, labelling, "LCX_bifurcation", candidates) is Artery.LCX
         assert _label_near(chest, labelling, "LAD", candidates) is Artery.LAD
 
@@ -145,9 +149,7 @@ class TestAnatomicalVariants:
     ) -> None:
         # starts in the root's wall, runs outward on the right, little fat around it: neither
         # aortic wall (which stays within the wall) nor valve (which stays within the root)
-        chest = build_chest(ostial_rca=True, **kwargs)  # type: ignore[arg-type]
-        candidates = find_candidates(chest.volume)
-        labelling = detect_coronary_calcium(chest.volume, candidates)
+        chest, candidates, labelling = _detect(ostial_rca=True, **kwargs)
         assert _label_near(chest, labelling, "RCA_ostial", candidates) is Artery.RCA
         assert _label_near(chest, labelling, "valve", candidates) is ExclusionReason.AORTIC_VALVE
 
@@ -157,9 +159,7 @@ class TestAnatomicalVariants:
     ) -> None:
         # little fat around it (its own vessel surrounds it), yet outside the heart's muscle:
         # not calcium in the blood pool
-        chest = build_chest(sleeved_lad=True, **kwargs)  # type: ignore[arg-type]
-        candidates = find_candidates(chest.volume)
-        labelling = detect_coronary_calcium(chest.volume, candidates)
+        chest, candidates, labelling = _detect(sleeved_lad=True, **kwargs)
         assert _label_near(chest, labelling, "LAD", candidates) is Artery.LAD
         assert _label_near(chest, labelling, "mitral", candidates) is (
             ExclusionReason.MITRAL_ANNULUS
