@@ -313,7 +313,7 @@ class HTTPEHRReader:
     def from_settings(cls, settings: Settings) -> HTTPEHRReader | None:
         """The reader for ``CAC_EHR_BASE_URL`` (None when unset), authenticated with
         ``CAC_EHR_TOKEN`` or, when the token URL, client id and key file are set, SMART Backend
-        Services."""
+        Services (the settings allow only one of the two)."""
         if settings.ehr_base_url is None:
             return None
         token: str | Callable[[], str] | None = settings.ehr_token

@@ -137,6 +137,35 @@ def _str(env: Mapping[str, str], name: str) -> str | None:
     return raw.strip()
 
 
+def _check_ehr_authentication(
+    env: Mapping[str, str], token_url: str | None, key_file: Path | None
+) -> None:
+    """One way to authenticate to the EHR, configured completely: a static ``EHR_TOKEN``, or
+    SMART Backend Services (token URL, client id and private key file together), not both; the
+    service and the workers would otherwise each pick a different one."""
+    smart = {
+        f"{PREFIX}EHR_TOKEN_URL": token_url,
+        f"{PREFIX}EHR_CLIENT_ID": _str(env, "EHR_CLIENT_ID"),
+        f"{PREFIX}EHR_PRIVATE_KEY_FILE": key_file,
+    }
+    given = [name for name, value in smart.items() if value]
+    if given and len(given) < len(smart):
+        missing = [name for name in smart if name not in given]
+        raise SettingsError(
+            "SMART Backend Services needs "
+            + ", ".join(smart)
+            + " together: "
+            + ", ".join(missing)
+            + " is not set"
+        )
+    if given and _str(env, "EHR_TOKEN"):
+        raise SettingsError(
+            f"set either {PREFIX}EHR_TOKEN (a static token) or SMART Backend Services ("
+            + ", ".join(smart)
+            + "), not both"
+        )
+
+
 def _http_url(env: Mapping[str, str], name: str, value: str) -> str:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.netloc:
@@ -272,6 +301,7 @@ class Settings:
         key_file = Path(key_file_raw) if key_file_raw else None
         if key_file is not None and not key_file.is_file():
             raise SettingsError(f"{PREFIX}EHR_PRIVATE_KEY_FILE names no readable file: {key_file}")
+        _check_ehr_authentication(env, ehr_token_url, key_file)
         public_base_url = _str(env, "PUBLIC_BASE_URL")
         if public_base_url is not None:
             public_base_url = _http_url(env, "PUBLIC_BASE_URL", public_base_url)

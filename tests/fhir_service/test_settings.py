@@ -103,6 +103,36 @@ class TestFromEnv:
         with pytest.raises(SettingsError, match=named):
             Settings.from_env({**auth_env, **change})
 
+    @pytest.mark.parametrize(
+        ("drop", "add", "named"),
+        [
+            ("CAC_EHR_CLIENT_ID", {}, "CAC_EHR_CLIENT_ID is not set"),
+            ("CAC_EHR_TOKEN_URL", {}, "CAC_EHR_TOKEN_URL is not set"),
+            ("CAC_EHR_PRIVATE_KEY_FILE", {}, "CAC_EHR_PRIVATE_KEY_FILE is not set"),
+            (None, {"CAC_EHR_TOKEN": "static"}, "not both"),
+        ],
+    )
+    def test_one_ehr_authentication_configured_completely(
+        self,
+        auth_env: dict[str, str],
+        tmp_path: Path,
+        drop: str | None,
+        add: dict[str, str],
+        named: str,
+    ) -> None:
+        key_file = tmp_path / "key.pem"
+        key_file.write_text("-----BEGIN PRIVATE KEY-----\n")
+        smart = {
+            "CAC_EHR_BASE_URL": "https://ehr.example.org/fhir",
+            "CAC_EHR_TOKEN_URL": "https://ehr.example.org/token",
+            "CAC_EHR_CLIENT_ID": "cac",
+            "CAC_EHR_PRIVATE_KEY_FILE": str(key_file),
+        }
+        assert Settings.from_env({**auth_env, **smart}).ehr_client_id == "cac"
+        env = {**auth_env, **{k: v for k, v in smart.items() if k != drop}, **add}
+        with pytest.raises(SettingsError, match=named):
+            Settings.from_env(env)
+
 
 #: Every EHR access of the service and the pipeline, with where it happens (the integration test
 #: tests/workers/test_ehr_scopes.py checks the same against a scope-enforcing EHR).
