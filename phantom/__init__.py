@@ -5,6 +5,9 @@
 - :func:`phantom.qrm.qrm_phantom`: a QRM-like calcification insert phantom.
 - :func:`phantom.suite.evaluation_suite`: seeded chest configurations spread across every
   variation, for the detection benchmark.
+- :func:`phantom.independent.independent_phantom` and
+  :func:`phantom.independent.independent_suite`: a second cardiac CT generator written
+  independently of the detector and of :mod:`phantom.chest`, to test that detection generalises.
 
 The generators are pure numpy/scipy (no file I/O) and deterministic; truth is scored by
 :mod:`scoring` on the final image. ``cac phantom`` (:mod:`cli.phantom`) writes them as DICOM.
@@ -13,6 +16,7 @@ Arrays are ``(z, y, x)`` in LPS patient coordinates.
 
 from phantom.chest import ChestPhantomConfig, PlaqueSpec, chest_landmarks, chest_phantom
 from phantom.errors import PhantomConfigError, PhantomError
+from phantom.independent import IndependentConfig, independent_phantom, independent_suite
 from phantom.qrm import QRMPhantomConfig, qrm_inserts, qrm_phantom
 from phantom.study import Distractor, PhantomStudy, PhantomTruth, TruthLesion, TruthObject
 from phantom.suite import evaluation_suite
@@ -20,6 +24,7 @@ from phantom.suite import evaluation_suite
 __all__ = [
     "ChestPhantomConfig",
     "Distractor",
+    "IndependentConfig",
     "PhantomConfigError",
     "PhantomError",
     "PhantomStudy",
@@ -31,6 +36,8 @@ __all__ = [
     "chest_landmarks",
     "chest_phantom",
     "evaluation_suite",
+    "independent_phantom",
+    "independent_suite",
     "qrm_inserts",
     "qrm_phantom",
 ]
