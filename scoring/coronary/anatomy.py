@@ -198,6 +198,11 @@ def _box(mask: npt.NDArray[np.bool_], grow: tuple[int, int, int]) -> tuple[slice
     return box[0], box[1], box[2]
 
 
+def _opening_px(coarse: CoarseGrid) -> int:
+    """Radius in coarse pixels of the in-plane opening (:data:`HEART_OPENING_MM`)."""
+    return max(1, round(HEART_OPENING_MM / coarse.spacing_mm[1]))
+
+
 def _per_slice(
     op: str, mask: npt.NDArray[np.bool_], structure: npt.NDArray[np.bool_]
 ) -> npt.NDArray[np.bool_]:
@@ -341,6 +346,7 @@ def _split_from(
 def _heart(
     coarse: CoarseGrid,
     tissue: npt.NDArray[np.bool_],
+    core: npt.NDArray[np.bool_],
     cavity: npt.NDArray[np.bool_],
     seed: tuple[int, float, float] | None,
 ) -> npt.NDArray[np.bool_]:
@@ -351,9 +357,8 @@ def _heart(
     or the chest wall), it is cut at its narrow necks and only the parts continuing the previous
     slice's heart are kept.
     """
-    radius_px = max(1, round(HEART_OPENING_MM / coarse.spacing_mm[1]))
+    radius_px = _opening_px(coarse)
     disk = _disk(radius_px)
-    core = _per_slice("erode", tissue, disk)
     n_z = core.shape[0]
     heart_core = np.zeros_like(core)
     in_plane = np.zeros((3, 3, 3), dtype=bool)
@@ -611,14 +616,14 @@ def _spine_centre(coarse: CoarseGrid, cavity: npt.NDArray[np.bool_]) -> tuple[fl
 
 def _pick_aortas(
     tubes: list[Tube],
-    tissue: npt.NDArray[np.bool_],
+    core: npt.NDArray[np.bool_],
     spine: tuple[float, float] | None,
     coarse: CoarseGrid,
 ) -> tuple[Tube | None, Tube | None]:
     """Choose the descending and the ascending aorta among the tubes."""
     if not tubes:
         return None, None
-    n_z = tissue.shape[0]
+    n_z = core.shape[0]
     descending = None
     if spine is not None:
         # the descending aorta runs beside the vertebral body, on its left, and is the longest
@@ -650,20 +655,12 @@ def _pick_aortas(
         # lower end the soft tissue around its centre is much wider than the tube. Of the great
         # vessels doing so (aorta, pulmonary trunk, caval vein) it is the widest right of the
         # pulmonary trunk.
-        radius_px = max(1, round(HEART_OPENING_MM / coarse.spacing_mm[1]))
-
         def ends_in_heart(t: Tube) -> bool:
             r, c = round(t.centres[-1, 0]), round(t.centres[-1, 1])
             tube_area = math.pi * float(np.median(t.radii_mm)) ** 2
             for z in range(int(t.slices[-1]) - 1, max(int(t.slices[-1]) - 4, -1), -1):
-                labels, _ = ndimage.label(ndimage.binary_erosion(tissue[z], _disk(radius_px)))
-                window = labels[max(r - 2, 0) : r + 3, max(c - 2, 0) : c + 3]
-                hits = window[window > 0]
-                if hits.size == 0:
-                    continue
-                area_mm2 = float(np.count_nonzero(labels == np.bincount(hits).argmax()))
-                area_mm2 *= coarse.spacing_mm[1] * coarse.spacing_mm[2]
-                if area_mm2 > HEART_WIDER_THAN_TUBE * tube_area:
+                area_mm2 = _body_area_mm2(core[z], r, c, coarse)
+                if area_mm2 is not None and area_mm2 > HEART_WIDER_THAN_TUBE * tube_area:
                     return True
             return False
 
@@ -687,7 +684,7 @@ def _pick_aortas(
     return descending, ascending
 
 
-def _until_heart(tube: Tube, tissue: npt.NDArray[np.bool_], coarse: CoarseGrid) -> Tube:
+def _until_heart(tube: Tube, core: npt.NDArray[np.bool_], coarse: CoarseGrid) -> Tube:
     """The ascending aorta down to where it enters the heart's silhouette.
 
     Below that level the round sections the tracker may still link (the outflow tract, an
@@ -696,23 +693,30 @@ def _until_heart(tube: Tube, tissue: npt.NDArray[np.bool_], coarse: CoarseGrid) 
     least :data:`HEART_ENTRY_TIMES_TUBE` times its cross-section (top slices excepted, where the
     aorta may touch the pulmonary trunk or the caval vein).
     """
-    radius_px = max(1, round(HEART_OPENING_MM / coarse.spacing_mm[1]))
-    disk = _disk(radius_px)
-    pixel_mm2 = coarse.spacing_mm[1] * coarse.spacing_mm[2]
     for k in range(1, tube.length):
-        z = int(tube.slices[k])
         r, c = round(tube.centres[k, 0]), round(tube.centres[k, 1])
-        labels, _ = ndimage.label(ndimage.binary_erosion(tissue[z], disk))
-        window = labels[max(r - 2, 0) : r + 3, max(c - 2, 0) : c + 3]
-        hits = window[window > 0]
-        if hits.size == 0:
+        area_mm2 = _body_area_mm2(core[int(tube.slices[k])], r, c, coarse)
+        if area_mm2 is None:
             continue
-        area_mm2 = float(np.count_nonzero(labels == np.bincount(hits).argmax())) * pixel_mm2
         if area_mm2 > HEART_ENTRY_TIMES_TUBE * math.pi * float(tube.radii_mm[k]) ** 2:
             return Tube(
                 slices=tube.slices[:k], centres=tube.centres[:k], radii_mm=tube.radii_mm[:k]
             )
     return tube
+
+
+def _body_area_mm2(
+    core_plane: npt.NDArray[np.bool_], r: int, c: int, coarse: CoarseGrid
+) -> float | None:
+    """Area (mm^2) of the eroded soft-tissue body around coarse ``(r, c)`` in one slice, or
+    ``None`` when none lies within two pixels of it."""
+    labels, _ = ndimage.label(core_plane)
+    window = labels[max(r - 2, 0) : r + 3, max(c - 2, 0) : c + 3]
+    hits = window[window > 0]
+    if hits.size == 0:
+        return None
+    pixels = np.count_nonzero(labels == np.bincount(hits).argmax())
+    return float(pixels) * coarse.spacing_mm[1] * coarse.spacing_mm[2]
 
 
 def _aorta_direction(tube: Tube, coarse: CoarseGrid) -> npt.NDArray[np.float64]:
@@ -801,14 +805,9 @@ def _grown_box(
 ) -> npt.NDArray[np.bool_]:
     """The bounding box of ``mask`` grown by ``margin_mm``, as a mask (empty if ``mask`` is)."""
     out = np.zeros_like(mask)
-    if not mask.any():
-        return out
-    box = []
-    for axis, spacing in enumerate(coarse.spacing_mm):
-        present = np.flatnonzero(mask.any(axis=tuple(a for a in range(3) if a != axis)))
-        grow = math.ceil(margin_mm / spacing)
-        box.append(slice(max(int(present[0]) - grow, 0), int(present[-1]) + grow + 1))
-    out[tuple(box)] = True
+    if mask.any():
+        sz, sy, sx = (math.ceil(margin_mm / spacing) for spacing in coarse.spacing_mm)
+        out[_box(mask, (sz, sy, sx))] = True
     return out
 
 
@@ -819,11 +818,7 @@ def _depth_map(heart: npt.NDArray[np.bool_], coarse: CoarseGrid) -> npt.NDArray[
     depth = np.zeros(heart.shape, np.float32)
     if not heart.any():
         return depth
-    box = []
-    for axis in range(3):
-        present = np.flatnonzero(heart.any(axis=tuple(a for a in range(3) if a != axis)))
-        box.append(slice(max(int(present[0]) - 1, 0), int(present[-1]) + 2))
-    window = tuple(box)
+    window = _box(heart, (1, 1, 1))
     sub = heart[window]
     padded = np.pad(sub, 1)
     depth[window] = ndimage.distance_transform_edt(padded, sampling=coarse.spacing_mm)[
@@ -857,9 +852,11 @@ def find_anatomy(coarse: CoarseGrid, canonical_hu: npt.NDArray[np.generic]) -> A
     tissue = _tissue(coarse, lungs, outside_air)
     spine = _spine_centre(coarse, cavity)
     tubes = _tubes(coarse, cavity, lungs, outside_air)
-    descending, ascending = _pick_aortas(tubes, tissue, spine, coarse)
+    # the soft tissue opened in-plane: the bodies the aorta enters and the heart is followed in
+    core = _per_slice("erode", tissue, _disk(_opening_px(coarse)))
+    descending, ascending = _pick_aortas(tubes, core, spine, coarse)
     if ascending is not None:
-        ascending = _until_heart(ascending, tissue, coarse)
+        ascending = _until_heart(ascending, core, coarse)
     root: tuple[float, float, float] | None = None
     root_radius: float | None = None
     root_direction: npt.NDArray[np.float64] | None = None
@@ -879,7 +876,7 @@ def find_anatomy(coarse: CoarseGrid, canonical_hu: npt.NDArray[np.generic]) -> A
         seed = (int(ascending.slices[-1]) - 1, root[1], root[2])
     if descending is None:
         problems.append("no descending aorta found")
-    heart = _heart(coarse, tissue, cavity, seed)
+    heart = _heart(coarse, tissue, core, cavity, seed)
     if not heart.any():
         problems.append("no heart found between the lungs")
     depth = _depth_map(heart, coarse)

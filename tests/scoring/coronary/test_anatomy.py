@@ -10,7 +10,10 @@ from scoring.coronary.anatomy import (
     NOISE_SPECK_MM2,
     SetDistance,
     Tube,
+    _disk,
     _lungs,
+    _opening_px,
+    _per_slice,
     _tissue,
     _until_heart,
 )
@@ -115,5 +118,6 @@ class TestAscendingAorta:
             centres=np.tile([30.0, 40.0], (slices.size, 1)),
             radii_mm=np.full(slices.size, 12.0),
         )
-        cut = _until_heart(tube, tissue, _grid(hu))
+        core = _per_slice("erode", tissue, _disk(_opening_px(_grid(hu))))
+        cut = _until_heart(tube, core, _grid(hu))
         assert cut.slices.tolist() == list(range(19, 9, -1))
