@@ -156,7 +156,8 @@ def _check_ehr_authentication(
             + ", ".join(smart)
             + " together: "
             + ", ".join(missing)
-            + " is not set"
+            + (" is" if len(missing) == 1 else " are")
+            + " not set"
         )
     if given and _str(env, "EHR_TOKEN"):
         raise SettingsError(
