@@ -75,8 +75,10 @@ EPICARDIAL_REACH_MM = 12.0
 CHEST_WALL_HEART_MM = 6.0
 #: Deeper than this (mm) inside the heart's soft tissue is blood pool or myocardium, not surface.
 DEEP_MM = 5.0
-#: The coronary ostia lie at most this far (mm) above the lower end of the tracked aorta.
-OSTIUM_ABOVE_EXIT_MM = 15.0
+#: The coronary ostia lie at most this far (mm) above the lower end of the tracked aorta. Where
+#: fat rather than the atria and the outflow tract surrounds the root, the tube is followed
+#: down past the sinuses (to the valve), and the ostia lie some 15-25 mm above its end.
+OSTIUM_ABOVE_EXIT_MM = 25.0
 #: The aortic root (sinuses, valve) spans up to this many aortic radii down the aortic axis
 #: from where the tracked aorta enters the heart's silhouette.
 ROOT_LENGTH_RADII = 4.5
