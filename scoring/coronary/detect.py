@@ -214,6 +214,11 @@ FAT_CONTACT_MIN = 0.25
 PERICARDIAL_HEART_MM = 6.5
 CORONARY_HEART_MM = 5.5
 PERICARDIAL_LUNG_MM = 3.0
+#: The RCA runs in the right atrioventricular groove, whose fat is deep; farther than this (mm)
+#: toward the apex on the right side of the heart only its marginal branches run, on the right
+#: ventricle's free wall under thin fat: there CORONARY_HEART_MM from the muscle is already
+#: the pericardium.
+RIGHT_GROOVE_REACH_MM = 25.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -915,14 +920,28 @@ def _decide(
             "aortic wall",
         )
     heart_distance = feat["heart_distance_mm"]
+    where = (
+        f"{heart_distance:.0f} mm from the heart's muscle, "
+        f"{feat['lung_distance_mm']:.0f} mm from the lung"
+    )
     if heart_distance >= PERICARDIAL_HEART_MM or (
-        feat["lung_distance_mm"] <= PERICARDIAL_LUNG_MM and heart_distance >= CORONARY_HEART_MM
+        heart_distance >= CORONARY_HEART_MM and feat["lung_distance_mm"] <= PERICARDIAL_LUNG_MM
     ):
         return LesionLabel(
             excluded=ExclusionReason.PERICARDIUM,
-            detail=f"on the outer boundary of the epicardial fat ({heart_distance:.0f} mm from "
-            f"the heart's muscle, {feat['lung_distance_mm']:.0f} mm from the lung), where the "
+            detail=f"on the outer boundary of the epicardial fat ({where}), where the "
             "pericardium lies; coronary arteries run on the muscle",
+        )
+    if (
+        heart_distance >= CORONARY_HEART_MM
+        and -POSTERIOR_GROOVE_DEG < feat["angle_deg"] < RCA_LAD_BOUNDARY_DEG
+        and feat["axial_mm"] > RIGHT_GROOVE_REACH_MM
+    ):
+        return LesionLabel(
+            excluded=ExclusionReason.PERICARDIUM,
+            detail=f"on the right ventricle's free wall {feat['axial_mm']:.0f} mm toward the "
+            f"apex, beyond the right atrioventricular groove, yet {where}: the pericardium "
+            "(the fat under it is thin there)",
         )
     if run is not None:
         radial_u = d - float(d @ frame.long_axis) * frame.long_axis

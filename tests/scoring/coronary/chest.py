@@ -55,6 +55,7 @@ def build_chest(
     bifurcation_lcx: bool = False,
     sleeved_lad: bool = False,
     ostial_rca: bool = False,
+    free_wall_pericardium: bool = False,
 ) -> Chest:
     """The constructed chest, optionally with correlated noise and stored with x reversed.
 
@@ -67,6 +68,10 @@ def build_chest(
     With ``ostial_rca`` a rod starts in the aortic root's wall on its right-anterior side and
     runs 11 mm outward inside a soft-tissue sleeve (its vessel): an ostial RCA plaque with
     little fat around it.
+    With ``free_wall_pericardium`` a calcification lies on the right ventricle's free wall, far
+    toward the apex from the right atrioventricular groove, some 6 mm out from the muscle (the
+    pericardium over thin fat), and the RCA's plaque in the groove lies about as far out; fat
+    pads around both keep the lung away.
     """
     z = ORIGIN[2] + SLICE_MM * np.arange(N_SLICES)
     y = ORIGIN[1] + PIXEL_MM * np.arange(N_PIXELS)
@@ -204,6 +209,15 @@ def build_chest(
         sleeve = (xx - p[0]) ** 2 + (yy - p[1]) ** 2 + (zz - p[2]) ** 2 <= 4.5**2
         hu[sleeve & (hu < 0)] = 40.0
         items["LAD"] = (p, 2.5, 600.0)
+
+    if calcium and free_wall_pericardium:
+        put("free_wall", surface(10.0, -60.0, 5.4), 1.5, 500.0, ExclusionReason.PERICARDIUM)
+        items["RCA"] = (surface(-26.0, -100.0, 5.0), 2.0, 600.0)
+        for name in ("free_wall", "RCA"):
+            # a pad of fat around each pushes the lung back: only the muscle is near
+            c = items[name][0]
+            pad = (xx - c[0]) ** 2 + (yy - c[1]) ** 2 + (zz - c[2]) ** 2 <= 10.0**2
+            hu[pad & (hu < -500.0)] = -100.0
 
     for p, radius, value in items.values():
         ball = (xx - p[0]) ** 2 + (yy - p[1]) ** 2 + (zz - p[2]) ** 2 <= radius**2

@@ -165,6 +165,20 @@ class TestAnatomicalVariants:
             ExclusionReason.MITRAL_ANNULUS
         )
 
+    @pytest.mark.parametrize("kwargs", [{}, {"noise_sd_hu": 25.0, "seed": 3}, {"flip_x": True}])
+    def test_calcium_off_the_right_ventricles_free_wall_is_pericardial(
+        self, kwargs: dict[str, object]
+    ) -> None:
+        # 6 mm out from the muscle: in the deep fat of the right atrioventricular groove that
+        # is the RCA; far toward the apex, over the free wall's thin fat, the pericardium
+        chest, candidates, labelling = _detect(free_wall_pericardium=True, **kwargs)
+        assert _label_near(chest, labelling, "free_wall", candidates) is (
+            ExclusionReason.PERICARDIUM
+        )
+        assert _label_near(chest, labelling, "RCA", candidates) is Artery.RCA
+        details = [label.detail for label in labelling.labels.values()]
+        assert any("right ventricle's free wall" in detail for detail in details)
+
 
 class TestZeroCalcium:
     def test_noisy_chest_without_calcium_scores_zero(self) -> None:
