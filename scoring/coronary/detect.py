@@ -153,6 +153,10 @@ LOW_FAT_PLAQUE_MM = 4.0
 #: The mitral annulus lies on the left side of the heart within this distance (mm) toward the
 #: apex from the aortic root.
 MITRAL_REACH_MM = 40.0
+#: Calcium in the muscle at the base whose length along its principal axis has a standard
+#: deviation of at least this (mm; a band some 17 mm long) is annular calcification: a coronary
+#: plaque that long would lie in the atrioventricular groove's fat, not in the muscle.
+ANNULAR_BAND_SD_MM = 5.0
 #: Coronary territories by angle around the heart's long axis (0 = anterior, +90 = the patient's
 #: left, 180 = posterior, negative = right) and by distance toward the apex from the aortic root:
 #: the atrioventricular grooves ring the base within AV_GROOVE_BAND_MM of the root's level;
@@ -880,6 +884,14 @@ def _decide(
                 excluded=ExclusionReason.MITRAL_ANNULUS,
                 detail=f"in the muscle of the left atrioventricular junction (fat around it "
                 f"{100 * fat_fraction:.0f} %, {feat['depth_mm']:.0f} mm deep): mitral annulus",
+            )
+        band_sd = feat.get("run_sd_mm", 0.0)
+        if band_sd >= ANNULAR_BAND_SD_MM and feat["axial_mm"] <= MITRAL_REACH_MM:
+            return LesionLabel(
+                excluded=ExclusionReason.MITRAL_ANNULUS,
+                detail=f"a band of calcium some {math.sqrt(12.0) * band_sd:.0f} mm long in the "
+                f"muscle at the base (fat around it {100 * fat_fraction:.0f} %): annular "
+                "calcification; a coronary plaque that long lies in the groove's fat",
             )
         if deep or not INSIDE_HEART_MM <= feat["heart_distance_mm"] < LOW_FAT_PLAQUE_MM:
             return LesionLabel(

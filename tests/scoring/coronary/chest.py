@@ -56,6 +56,7 @@ def build_chest(
     sleeved_lad: bool = False,
     ostial_rca: bool = False,
     free_wall_pericardium: bool = False,
+    annular_band: bool = False,
 ) -> Chest:
     """The constructed chest, optionally with correlated noise and stored with x reversed.
 
@@ -72,6 +73,9 @@ def build_chest(
     toward the apex from the right atrioventricular groove, some 6 mm out from the muscle (the
     pericardium over thin fat), and the RCA's plaque in the groove lies about as far out; fat
     pads around both keep the lung away.
+    With ``annular_band`` a band of calcium some 25 mm long runs around the heart in its muscle
+    just under the surface on the right side (annular calcification, outside the mitral zone's
+    angles), with little fat around it.
     """
     z = ORIGIN[2] + SLICE_MM * np.arange(N_SLICES)
     y = ORIGIN[1] + PIXEL_MM * np.arange(N_PIXELS)
@@ -218,6 +222,14 @@ def build_chest(
             c = items[name][0]
             pad = (xx - c[0]) ** 2 + (yy - c[1]) ** 2 + (zz - c[2]) ** 2 <= 10.0**2
             hu[pad & (hu < -500.0)] = -100.0
+
+    if calcium and annular_band:
+        start = np.asarray(surface(-5.0, -85.0, -2.0))
+        end = np.asarray(surface(-5.0, -45.0, -2.0))
+        mid = (start + end) / 2.0
+        items["annular_band"] = ((float(mid[0]), float(mid[1]), float(mid[2])), 0.0, 0.0)
+        expected["annular_band"] = ExclusionReason.MITRAL_ANNULUS
+        rods.append((start, end, 2.0, 600.0))
 
     for p, radius, value in items.values():
         ball = (xx - p[0]) ** 2 + (yy - p[1]) ** 2 + (zz - p[2]) ** 2 <= radius**2

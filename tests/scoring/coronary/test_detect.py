@@ -179,6 +179,18 @@ class TestAnatomicalVariants:
         details = [label.detail for label in labelling.labels.values()]
         assert any("right ventricle's free wall" in detail for detail in details)
 
+    @pytest.mark.parametrize("kwargs", [{}, {"noise_sd_hu": 25.0, "seed": 3}, {"flip_x": True}])
+    def test_long_band_in_the_muscle_is_annular_not_coronary(
+        self, kwargs: dict[str, object]
+    ) -> None:
+        # little fat around it and just outside the heart's coarse mask, like a large plaque
+        # filling its vessel, but far longer: annular calcification, whatever its angle
+        chest, candidates, labelling = _detect(annular_band=True, **kwargs)
+        assert _label_near(chest, labelling, "annular_band", candidates) is (
+            ExclusionReason.MITRAL_ANNULUS
+        )
+        assert _label_near(chest, labelling, "RCA", candidates) is Artery.RCA
+
 
 class TestZeroCalcium:
     def test_noisy_chest_without_calcium_scores_zero(self) -> None:
