@@ -189,6 +189,11 @@ RUN_MIN_SD_MM = 0.8
 RUN_MIN_ELONGATION = 1.2
 #: At the base, the crux (where the RCA ends in right-dominant hearts) lies beyond this angle.
 CRUX_DEG = 165.0
+#: At the back of the base the crux lies near the heart's middle: calcium there more than this
+#: (mm) to the patient's left of the heart's centre is in the left atrioventricular groove (LCX),
+#: within POSTERIOR_BASE_MM toward the apex (farther, the posterior interventricular groove).
+CRUX_LEFT_MM = 15.0
+POSTERIOR_BASE_MM = 30.0
 #: Noise: a small candidate (largest slice area below :data:`NOISE_MAX_AREA_MM2`) whose peak is
 #: less than this many noise SDs above its surroundings.
 NOISE_PEAK_SD = 5.0
@@ -281,6 +286,8 @@ class _Frame:
     """Unit vector orthogonal to the long axis toward the front."""
     base_offset_mm: float
     """Smallest long-axis coordinate of the heart (its base), relative to ``origin``."""
+    heart_centre: npt.NDArray[np.float64]
+    """Centre of the heart's soft tissue."""
 
 
 def _canonical_mm(
@@ -300,6 +307,7 @@ def _cardiac_frame(maps: AnatomyMaps, coarse: CoarseGrid) -> _Frame | None:
         return None
     zz, jj, ii = np.nonzero(maps.heart)
     points = _canonical_mm(coarse, zz, jj, ii)
+    heart_centre = points.mean(axis=0)
     if maps.root is None or maps.root_radius_mm is None or maps.root_direction is None:
         # No ascending aorta: the frame's origin is the middle of the heart's top (its base,
         # where the root lies), and the aortic zones are switched off (radius 0).
@@ -343,6 +351,7 @@ def _cardiac_frame(maps: AnatomyMaps, coarse: CoarseGrid) -> _Frame | None:
         left=left,
         anterior=anterior,
         base_offset_mm=float(np.min((points - origin) @ axis)),
+        heart_centre=heart_centre,
     )
 
 
@@ -390,6 +399,12 @@ def _artery(
     at_base = a <= AV_GROOVE_BAND_MM
     where = f"{a:.0f} mm toward the apex, {theta:+.0f} deg around the long axis"
     if abs(theta) >= POSTERIOR_GROOVE_DEG:
+        left_of_centre = float(p[0] - frame.heart_centre[0])
+        if a <= POSTERIOR_BASE_MM and left_of_centre >= CRUX_LEFT_MM:
+            return Artery.LCX, (
+                f"left atrioventricular groove, posterior, {left_of_centre:.0f} mm left of the "
+                f"heart's centre ({where})"
+            )
         if not at_base or theta < 0 or theta >= CRUX_DEG:
             return Artery.RCA, f"posterior interventricular groove / crux ({where})"
         return Artery.LCX, f"left atrioventricular groove, posterior ({where})"

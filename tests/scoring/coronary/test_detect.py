@@ -19,6 +19,7 @@ from scoring import (
     score_candidates,
 )
 from scoring.coronary import CoronaryLabelling, detect_coronary_calcium
+from scoring.coronary.detect import _artery, _Frame
 from tests.scoring.coronary.chest import Chest, build_chest
 
 OBJECTS = [
@@ -190,6 +191,46 @@ class TestAnatomicalVariants:
             ExclusionReason.MITRAL_ANNULUS
         )
         assert _label_near(chest, labelling, "RCA", candidates) is Artery.RCA
+
+
+def _upright_frame() -> _Frame:
+    """A cardiac frame whose long axis points straight down (canonical mm: x left, y
+    posterior, z superior), origin at 0; the heart's centre lies 40 mm below it and 30 mm to
+    the right of the axis (a heart whose right side is large)."""
+    down = np.array([0.0, 0.0, -1.0])
+    return _Frame(
+        exit=np.zeros(3),
+        aorta_direction=down,
+        aorta_radius_mm=14.0,
+        origin=np.zeros(3),
+        long_axis=down,
+        left=np.array([1.0, 0.0, 0.0]),
+        anterior=np.array([0.0, -1.0, 0.0]),
+        base_offset_mm=-10.0,
+        heart_centre=np.array([-30.0, 0.0, -40.0]),
+    )
+
+
+class TestPosteriorTerritory:
+    """At the back of the base: the crux near the heart's middle, the LCX well to its left."""
+
+    @pytest.mark.parametrize("x_mm", [-10.0, 5.0])
+    def test_posterior_base_well_left_of_centre_is_lcx(self, x_mm: float) -> None:
+        # posterior, to the right of the long axis or just left of it (-175 to +178 deg), yet
+        # 20-35 mm left of the heart's centre: the left atrioventricular groove
+        p = np.array([x_mm, 120.0, -10.0])
+        artery, why = _artery(_upright_frame(), p, {})
+        assert artery is Artery.LCX
+        assert "left of the heart's centre" in why
+
+    def test_posterior_base_near_the_middle_is_rca(self) -> None:
+        p = np.array([-25.0, 60.0, -10.0])
+        assert _artery(_upright_frame(), p, {})[0] is Artery.RCA
+
+    def test_posterior_toward_the_apex_is_the_posterior_descending_artery(self) -> None:
+        # left of the centre but far toward the apex: the posterior interventricular groove
+        p = np.array([-10.0, 120.0, -60.0])
+        assert _artery(_upright_frame(), p, {})[0] is Artery.RCA
 
 
 class TestZeroCalcium:
