@@ -193,6 +193,9 @@ CRUX_DEG = 165.0
 #: (mm) to the patient's left of the heart's centre is in the left atrioventricular groove (LCX),
 #: within POSTERIOR_BASE_MM toward the apex (farther, the posterior interventricular groove).
 CRUX_LEFT_MM = 15.0
+#: In front, the LAD and the left main run to the left of the aortic root and the RCA to its
+#: right: calcium at least this far (mm) to the patient's right of the root is the RCA's.
+RIGHT_OF_ROOT_MM = 5.0
 POSTERIOR_BASE_MM = 30.0
 #: Noise: a small candidate (largest slice area below :data:`NOISE_MAX_AREA_MM2`) whose peak is
 #: less than this many noise SDs above its surroundings.
@@ -410,6 +413,12 @@ def _artery(
         return Artery.LCX, f"left atrioventricular groove, posterior ({where})"
     if theta < RCA_LAD_BOUNDARY_DEG or (a < 0.0 and theta < ROOT_LEVEL_LEFT_DEG):
         return Artery.RCA, f"right atrioventricular groove ({where})"
+    right_of_root = float(frame.origin[0] - p[0])
+    if theta < LAD_LCX_BASE_DEG and right_of_root >= RIGHT_OF_ROOT_MM:
+        return Artery.RCA, (
+            f"right atrioventricular groove, {right_of_root:.0f} mm to the right of the aortic "
+            f"root ({where})"
+        )
     if at_base and theta > LAD_LCX_BASE_DEG:
         return Artery.LCX, f"left atrioventricular groove ({where})"
     if (

@@ -233,6 +233,21 @@ class TestPosteriorTerritory:
         assert _artery(_upright_frame(), p, {})[0] is Artery.RCA
 
 
+class TestAnteriorTerritory:
+    """In front: the LAD left of the aortic root, the RCA right of it."""
+
+    def test_anterior_calcium_right_of_the_root_is_rca(self) -> None:
+        # just short of the RCA's sector (-6 deg) yet 6 mm right of the root
+        p = np.array([-6.0, -60.0, -20.0])
+        artery, why = _artery(_upright_frame(), p, {})
+        assert artery is Artery.RCA
+        assert "right of the aortic root" in why
+
+    def test_anterior_calcium_left_of_the_root_is_lad(self) -> None:
+        p = np.array([6.0, -60.0, -20.0])
+        assert _artery(_upright_frame(), p, {})[0] is Artery.LAD
+
+
 class TestZeroCalcium:
     def test_noisy_chest_without_calcium_scores_zero(self) -> None:
         chest = build_chest(noise_sd_hu=30.0, seed=11, calcium=False)
