@@ -754,15 +754,23 @@ class SetDistance:
     def __init__(self, members: npt.NDArray[np.bool_], spacing_mm: tuple[float, float, float]):
         self._members = members
         self._spacing = np.asarray(spacing_mm, dtype=np.float64)
-        outside = ~members
-        border = np.zeros_like(members)
-        for axis in range(3):
-            lo = [slice(None)] * 3
-            hi = [slice(None)] * 3
-            lo[axis], hi[axis] = slice(0, -1), slice(1, None)
-            border[tuple(lo)] |= outside[tuple(hi)]
-            border[tuple(hi)] |= outside[tuple(lo)]
-        points = np.argwhere(members & border).astype(np.float64) * self._spacing
+        points = np.zeros((0, 3), dtype=np.float64)
+        if members.any():
+            # Only the set's bounding box grown by one voxel holds its members and their
+            # neighbours; its raster order is the grid's, so the points (and the tree) are the
+            # same as from the whole grid.
+            window = _box(members, (1, 1, 1))
+            sub = members[window]
+            outside = ~sub
+            border = np.zeros_like(sub)
+            for axis in range(3):
+                lo = [slice(None)] * 3
+                hi = [slice(None)] * 3
+                lo[axis], hi[axis] = slice(0, -1), slice(1, None)
+                border[tuple(lo)] |= outside[tuple(hi)]
+                border[tuple(hi)] |= outside[tuple(lo)]
+            offset = np.array([s.start for s in window], dtype=np.int64)
+            points = (np.argwhere(sub & border) + offset).astype(np.float64) * self._spacing
         self._tree = cKDTree(points) if points.shape[0] else None
         self._lo = points.min(axis=0) if points.shape[0] else np.zeros(3)
         self._hi = points.max(axis=0) if points.shape[0] else np.zeros(3)
