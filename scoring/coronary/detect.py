@@ -49,7 +49,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
-from scipy import ndimage
 
 from scoring.coronary.anatomy import (
     HEART_DISTANCE_CAP_MM,
@@ -401,6 +400,21 @@ def _artery(
     return Artery.LCX, f"left lateral wall, circumflex territory ({where})"
 
 
+#: Candidates with up to this many (pixel, ring offset) pairs have their rings listed pixel by
+#: pixel; larger ones are dilated in windows (the same rings, at a cost that grows with the area).
+RING_PAIRS_LISTED = 40_000
+
+
+@functools.cache
+def _ring_disk(spacing_mm: tuple[float, float]) -> npt.NDArray[np.bool_]:
+    """In-plane disk of radius :data:`RING_MM` for pixels of ``spacing_mm`` (rows, columns)."""
+    reach = max(1, math.ceil(RING_MM / min(spacing_mm)))
+    yy, xx = np.mgrid[-reach : reach + 1, -reach : reach + 1]
+    disk = (yy * spacing_mm[0]) ** 2 + (xx * spacing_mm[1]) ** 2 <= RING_MM**2
+    disk.setflags(write=False)
+    return disk
+
+
 def _surroundings(
     hu: npt.NDArray[np.generic], cand: Candidate, spacing_mm: tuple[float, float], threshold: float
 ) -> tuple[float, float]:
@@ -409,26 +423,103 @@ def _surroundings(
     The ring is the candidate dilated by :data:`RING_MM` in-plane, less the candidate and any other
     pixel at or above the threshold. A coronary plaque sits in a vessel wall in epicardial fat; a
     noise blob or a valve or annulus calcification is surrounded by blood and muscle.
+
+    Notes
+    -----
+    Each 2-D component has its own ring (rings of components sharing a slice may overlap and then
+    count twice). The median and the fat share do not depend on the order in which the ring's
+    pixels are gathered, so all components are handled at once: small candidates (most of
+    them) by listing every pixel plus every disk offset, larger ones by dilating a stack of
+    windows, one per component.
     """
+    comps = cand.components
+    if not comps:
+        return TISSUE_BASELINE_HU, 0.0
     n_rows, n_cols = hu.shape[1:]
-    reach = max(1, math.ceil(RING_MM / min(spacing_mm)))
-    yy, xx = np.mgrid[-reach : reach + 1, -reach : reach + 1]
-    disk = (yy * spacing_mm[0]) ** 2 + (xx * spacing_mm[1]) ** 2 <= RING_MM**2
-    values = []
-    for comp in cand.components:
-        r0 = max(int(comp.rows.min()) - reach, 0)
-        r1 = min(int(comp.rows.max()) + reach + 1, n_rows)
-        c0 = max(int(comp.cols.min()) - reach, 0)
-        c1 = min(int(comp.cols.max()) + reach + 1, n_cols)
-        window = np.asarray(hu[comp.slice_index, r0:r1, c0:c1], dtype=np.float32)
-        mask = np.zeros(window.shape, dtype=bool)
-        mask[comp.rows - r0, comp.cols - c0] = True
-        ring = ndimage.binary_dilation(mask, disk) & ~mask & (window < threshold)
-        values.append(window[ring])
-    ring_hu = np.concatenate(values) if values else np.zeros(0, np.float32)
+    disk = _ring_disk((float(spacing_mm[0]), float(spacing_mm[1])))
+    reach = disk.shape[0] // 2
+    lengths = np.array([c.rows.size for c in comps])
+    rows = np.concatenate([c.rows for c in comps]).astype(np.int64)
+    cols = np.concatenate([c.cols for c in comps]).astype(np.int64)
+    layer = np.repeat(np.arange(len(comps)), lengths)
+    slices = np.array([c.slice_index for c in comps], dtype=np.int64)
+    if rows.size * np.count_nonzero(disk) <= RING_PAIRS_LISTED:
+        dy, dx = np.nonzero(disk)
+        ring_r = rows[:, None] + (dy - reach)[None, :]
+        ring_c = cols[:, None] + (dx - reach)[None, :]
+        in_image = (ring_r >= 0) & (ring_r < n_rows) & (ring_c >= 0) & (ring_c < n_cols)
+        keys = np.unique(((layer[:, None] * n_rows + ring_r) * n_cols + ring_c)[in_image])
+        # the candidate's own pixels are among the keys (the disk holds its centre)
+        beside = np.ones(keys.size, dtype=bool)
+        beside[np.searchsorted(keys, (layer * n_rows + rows) * n_cols + cols)] = False
+        keys = keys[beside]
+        ring_layer, in_layer = np.divmod(keys, n_rows * n_cols)
+        ring_rows, ring_cols = np.divmod(in_layer, n_cols)
+        values = np.asarray(hu[slices[ring_layer], ring_rows, ring_cols], dtype=np.float32)
+        ring_hu = values[values < threshold]
+    else:
+        ring_hu = _ring_in_windows(hu, disk, slices, layer, rows, cols, threshold)
     if ring_hu.size == 0:
         return TISSUE_BASELINE_HU, 0.0
     return float(np.median(ring_hu)), float(np.mean(ring_hu < FAT_RING_HU))
+
+
+def _ring_in_windows(
+    hu: npt.NDArray[np.generic],
+    disk: npt.NDArray[np.bool_],
+    slices: npt.NDArray[np.int64],
+    layer: npt.NDArray[np.int64],
+    rows: npt.NDArray[np.int64],
+    cols: npt.NDArray[np.int64],
+    threshold: float,
+) -> npt.NDArray[np.float32]:
+    """The ring pixels' HU (see :func:`_surroundings`), each component dilated in its own layer
+    of a stack of windows of a common size, anchored at its bounding box less the reach."""
+    n_rows, n_cols = hu.shape[1:]
+    reach = disk.shape[0] // 2
+    n_layers = slices.size
+    starts = np.flatnonzero(np.r_[True, layer[1:] != layer[:-1]])
+    row0 = np.minimum.reduceat(rows, starts) - reach
+    col0 = np.minimum.reduceat(cols, starts) - reach
+    height = int((np.maximum.reduceat(rows, starts) - row0).max()) + reach + 1
+    width = int((np.maximum.reduceat(cols, starts) - col0).max()) + reach + 1
+    mask = np.zeros((n_layers, height, width), dtype=bool)
+    mask[layer, rows - row0[layer], cols - col0[layer]] = True
+    # the disk is a stack of centred row runs: dilate along rows by each run's half-width
+    # (cumulative sums), then shift the runs into place
+    summed = np.zeros((n_layers, height, width + 1), dtype=np.int32)
+    np.cumsum(mask, axis=2, out=summed[:, :, 1:])
+    grown = np.zeros_like(mask)
+    along_row: dict[int, npt.NDArray[np.bool_]] = {}
+    for dy in range(-reach, reach + 1):
+        run = np.flatnonzero(disk[dy + reach])
+        if run.size == 0:
+            continue
+        half = int(run[-1]) - reach
+        if half not in along_row:
+            hi = np.minimum(np.arange(width) + half + 1, width)
+            lo = np.maximum(np.arange(width) - half, 0)
+            along_row[half] = summed[:, :, hi] > summed[:, :, lo]
+        spread = along_row[half]
+        if dy >= 0:
+            grown[:, dy:, :] |= spread[:, : height - dy, :]
+        else:
+            grown[:, :dy, :] |= spread[:, -dy:, :]
+    r_index = row0[:, None] + np.arange(height)[None, :]
+    c_index = col0[:, None] + np.arange(width)[None, :]
+    inside = ((r_index >= 0) & (r_index < n_rows))[:, :, None] & (
+        (c_index >= 0) & (c_index < n_cols)
+    )[:, None, :]
+    window = np.asarray(
+        hu[
+            slices[:, None, None],
+            np.clip(r_index, 0, n_rows - 1)[:, :, None],
+            np.clip(c_index, 0, n_cols - 1)[:, None, :],
+        ],
+        dtype=np.float32,
+    )
+    ring = grown & ~mask & inside & (window < threshold)
+    return np.asarray(window[ring], dtype=np.float32)
 
 
 def _location_mm(
