@@ -410,7 +410,7 @@ def _ring_disk(spacing_mm: tuple[float, float]) -> npt.NDArray[np.bool_]:
     """In-plane disk of radius :data:`RING_MM` for pixels of ``spacing_mm`` (rows, columns)."""
     reach = max(1, math.ceil(RING_MM / min(spacing_mm)))
     yy, xx = np.mgrid[-reach : reach + 1, -reach : reach + 1]
-    disk = (yy * spacing_mm[0]) ** 2 + (xx * spacing_mm[1]) ** 2 <= RING_MM**2
+    disk = np.asarray((yy * spacing_mm[0]) ** 2 + (xx * spacing_mm[1]) ** 2 <= RING_MM**2)
     disk.setflags(write=False)
     return disk
 
