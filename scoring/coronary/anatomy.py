@@ -273,9 +273,24 @@ def _fill_convex(
     cols = start[None, :, 1] + t * (end[:, 1] - start[:, 1])[None, :]
     lo = np.where(crossing, cols, np.inf).min(axis=1)
     hi = np.where(crossing, cols, -np.inf).max(axis=1)
-    for row, a, b in zip(rows.astype(int).tolist(), lo.tolist(), hi.tolist(), strict=True):
-        if a <= b:
-            out[row, max(math.ceil(a - 0.5), 0) : min(math.floor(b + 0.5), shape[1] - 1) + 1] = True
+    spans = lo <= hi
+    first = np.maximum(np.ceil(lo[spans] - 0.5), 0.0)
+    last = np.minimum(np.floor(hi[spans] + 0.5), shape[1] - 1)
+    columns = np.arange(shape[1])
+    out[rows[spans].astype(np.int64)] = (columns >= first[:, None]) & (columns <= last[:, None])
+    return out
+
+
+def _eroded_4(plane: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
+    """Binary erosion of a 2-D mask by the 4-connected cross, pixels outside the image counting
+    as background (as :func:`scipy.ndimage.binary_erosion` with its default structure)."""
+    out = plane.copy()
+    out[1:] &= plane[:-1]
+    out[:-1] &= plane[1:]
+    out[:, 1:] &= plane[:, :-1]
+    out[:, :-1] &= plane[:, 1:]
+    out[0] = out[-1] = False
+    out[:, 0] = out[:, -1] = False
     return out
 
 
@@ -283,12 +298,15 @@ def _cavity(lungs: npt.NDArray[np.bool_], coarse: CoarseGrid) -> npt.NDArray[np.
     """Convex hull of the lungs, per slab of slices (lungs of neighbouring slices included)."""
     window = max(1, round(CAVITY_Z_WINDOW_MM / coarse.spacing_mm[0]))
     slab = max(1, window // 2)
-    merged = ndimage.maximum_filter1d(lungs.astype(np.uint8), size=2 * window + 1, axis=0) > 0
     n_z = lungs.shape[0]
     cavity = np.zeros_like(lungs)
     for z0 in range(0, n_z, slab):
-        plane = np.asarray(merged[z0 : z0 + slab].any(axis=0), dtype=bool)
-        points = np.argwhere(plane & ~ndimage.binary_erosion(plane)).astype(np.float64)
+        # the lungs of every slice within the window of any slice of the slab (at the ends of
+        # the scan, the window's slices that exist)
+        plane = np.asarray(
+            lungs[max(z0 - window, 0) : min(z0 + slab + window, n_z)].any(axis=0), dtype=bool
+        )
+        points = np.argwhere(plane & ~_eroded_4(plane)).astype(np.float64)
         if points.shape[0] < 8:
             continue
         try:
