@@ -30,6 +30,7 @@ text; the detector's idea follows the anatomy listed in issue 3 of this project.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -203,15 +204,85 @@ def _opening_px(coarse: CoarseGrid) -> int:
     return max(1, round(HEART_OPENING_MM / coarse.spacing_mm[1]))
 
 
+@functools.cache
+def _row_runs(structure: bytes, n_rows: int, n_cols: int) -> tuple[tuple[int, int], ...]:
+    """``(row offset, half-width)`` of every non-empty row of a centred 2-D boolean structure
+    (given by its bytes and shape) whose rows are centred runs."""
+    rows = np.frombuffer(structure, dtype=bool).reshape(n_rows, n_cols)
+    runs = []
+    for dy in range(-(n_rows // 2), n_rows // 2 + 1):
+        run = np.flatnonzero(rows[dy + n_rows // 2])
+        if run.size:
+            runs.append((dy, int(run[-1]) - n_cols // 2))
+    return tuple(runs)
+
+
+def _in_plane(
+    mask: npt.NDArray[np.bool_], structure: npt.NDArray[np.bool_], erode: bool
+) -> npt.NDArray[np.bool_]:
+    """Binary erosion or dilation of the last two axes of ``mask`` (one slice or a stack) by a
+    symmetric 2-D ``structure`` whose rows are centred runs (a disk or a cross), pixels outside
+    the image counting as background: what :func:`scipy.ndimage.binary_erosion` and
+    :func:`~scipy.ndimage.binary_dilation` give with ``structure`` (as a structure of depth 1
+    for a stack), with a few whole-array shifts instead of a pass over the structure per pixel.
+
+    The structure is the union (for an erosion, the intersection) of its rows: each row is a
+    run of ``2 * half + 1`` pixels, handled by shifting along the rows, and each row's result is
+    then shifted into place along the columns.
+    """
+    height, width = mask.shape[-2:]
+    runs = _row_runs(structure.tobytes(), structure.shape[0], structure.shape[1])
+    # along the rows: the run of every half-width, grown from the narrower one
+    along = {0: mask}
+    current = mask
+    for half in range(1, max(h for _, h in runs) + 1):
+        current = current.copy()
+        if half < width:
+            if erode:
+                current[..., half:] &= mask[..., :-half]
+                current[..., :-half] &= mask[..., half:]
+                current[..., :half] = False
+                current[..., -half:] = False
+            else:
+                current[..., half:] |= mask[..., :-half]
+                current[..., :-half] |= mask[..., half:]
+        elif erode:
+            current[...] = False
+        along[half] = current
+    out = np.full(mask.shape, erode, dtype=bool)
+    for dy, half in runs:
+        row = along[half]
+        if abs(dy) >= height:
+            if erode:
+                out[...] = False
+            continue
+        if erode:
+            # out[y] needs row[y + dy]: beyond the image there is only background
+            if dy > 0:
+                out[..., : height - dy, :] &= row[..., dy:, :]
+                out[..., height - dy :, :] = False
+            elif dy < 0:
+                out[..., -dy:, :] &= row[..., :dy, :]
+                out[..., :-dy, :] = False
+            else:
+                out &= row
+        elif dy > 0:
+            out[..., dy:, :] |= row[..., : height - dy, :]
+        elif dy < 0:
+            out[..., :dy, :] |= row[..., -dy:, :]
+        else:
+            out |= row
+    return out
+
+
 def _per_slice(
     op: str, mask: npt.NDArray[np.bool_], structure: npt.NDArray[np.bool_]
 ) -> npt.NDArray[np.bool_]:
     """2-D binary morphology applied to every slice at once (3-D structure of depth 1)."""
-    st = structure[None]
     if op == "erode":
-        return np.asarray(ndimage.binary_erosion(mask, st))
+        return _in_plane(mask, structure, erode=True)
     if op == "dilate":
-        return np.asarray(ndimage.binary_dilation(mask, st))
+        return _in_plane(mask, structure, erode=False)
     if op == "fill":
         # Holes: background not connected (8-connected in the slice, as binary_fill_holes with
         # this in-plane structure would grow it) to the slice's border. One labelling of all
@@ -337,7 +408,7 @@ def _tissue(
         # only specks enclosed by tissue in their slice: none of their pixels is next to lung,
         # air outside or bone (the speck's own neighbours are speck or tissue)
         other = ~tissue & ~specks
-        next_to_other = ndimage.binary_dilation(other, in_plane) & specks
+        next_to_other = _in_plane(other, _disk(1), erode=False) & specks
         small[labels[next_to_other]] = False
         small[0] = False
         tissue |= small[labels]
@@ -349,7 +420,7 @@ def _split_from(
 ) -> npt.NDArray[np.bool_]:
     """The part of ``region`` that continues ``previous``, cut off at necks narrower than
     ``disk`` (where the heart touches the liver or the chest wall)."""
-    labels, n = ndimage.label(ndimage.binary_erosion(region, disk))
+    labels, n = ndimage.label(_in_plane(region, disk, erode=True))
     if n == 0:
         return region
     overlap = np.bincount(labels[previous], minlength=n + 1)
@@ -358,7 +429,7 @@ def _split_from(
     keep[0] = False
     if not keep.any():
         return region
-    return np.asarray(ndimage.binary_dilation(keep[labels], disk) & region)
+    return np.asarray(_in_plane(keep[labels], disk, erode=False) & region)
 
 
 def _heart(
@@ -408,6 +479,7 @@ def _heart(
     split_disk = _disk(max(2, round(2 * HEART_OPENING_MM / coarse.spacing_mm[1])))
     up_limit = z0 + max(1, round(HEART_ABOVE_ROOT_MM / coarse.spacing_mm[0]))
     shrink_disk = _disk(max(1, round(HEART_APICAL_STEP_MM / coarse.spacing_mm[1])))
+    cross = _disk(1)
     for step, stop in ((-1, -1), (1, min(n_z, up_limit + 1))):
         previous = start
         widest = int(np.count_nonzero(start))
@@ -416,7 +488,7 @@ def _heart(
             labels, n = plane_labels[z]
             if n == 0:
                 break
-            touching = labels[ndimage.binary_dilation(previous)]
+            touching = labels[_in_plane(previous, cross, erode=False)]
             touching = touching[touching > 0]
             if touching.size == 0:
                 break
@@ -433,7 +505,7 @@ def _heart(
                 ):
                     # below its widest section the heart narrows toward the apex: growth here
                     # is the liver or the diaphragm beneath it
-                    current &= ndimage.binary_dilation(previous, shrink_disk)
+                    current &= _in_plane(previous, shrink_disk, erode=False)
             if not current.any():
                 break
             heart_core[z] = current

@@ -11,6 +11,8 @@ from scoring.coronary.anatomy import (
     SetDistance,
     Tube,
     _disk,
+    _fill_convex,
+    _in_plane,
     _lungs,
     _opening_px,
     _per_slice,
@@ -75,6 +77,29 @@ class TestTissue:
         assert not tissue[:, 0, 0].any()
         # the largest speck kept is NOISE_SPECK_MM2 in area
         assert 4 * SPACING[1] * SPACING[2] <= NOISE_SPECK_MM2
+
+
+class TestInPlane:
+    @pytest.mark.parametrize("erode", [True, False])
+    @pytest.mark.parametrize("radius", [1, 2, 3, 5])
+    def test_matches_scipy_on_random_masks_and_at_the_edges(self, erode: bool, radius: int) -> None:
+        rng = np.random.default_rng(radius)
+        operation = ndimage.binary_erosion if erode else ndimage.binary_dilation
+        for shape in [(3, 17, 23), (2, 4, 30), (1, 1, 9), (2, 12, 3)]:
+            mask = rng.random(shape) < rng.uniform(0.2, 0.9)
+            disk = _disk(radius)
+            assert np.array_equal(_in_plane(mask, disk, erode), operation(mask, disk[None]))
+            assert np.array_equal(_in_plane(mask[0], disk, erode), operation(mask[0], disk))
+
+
+class TestFillConvex:
+    def test_fills_the_pixels_whose_centres_lie_within_half_a_pixel_of_the_polygon(self) -> None:
+        triangle = np.array([[1.0, 1.0], [8.0, 1.0], [8.0, 8.0]])
+        filled = _fill_convex(triangle, (10, 12))
+        expected = np.zeros((10, 12), dtype=bool)
+        for row in range(1, 9):
+            expected[row, 1 : row + 1] = True
+        assert np.array_equal(filled, expected)
 
 
 class TestSetDistance:
