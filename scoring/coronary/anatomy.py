@@ -861,7 +861,9 @@ class SetDistance:
                 border[tuple(hi)] |= outside[tuple(lo)]
             offset = np.array([s.start for s in window], dtype=np.int64)
             points = (np.argwhere(sub & border) + offset).astype(np.float64) * self._spacing
-        self._tree = cKDTree(points) if points.shape[0] else None
+        # an unbalanced tree (split at the middle of each box) is built about twice as fast, and
+        # a nearest-neighbour query is exact whatever the tree's shape
+        self._tree = cKDTree(points, balanced_tree=False) if points.shape[0] else None
         self._lo = points.min(axis=0) if points.shape[0] else np.zeros(3)
         self._hi = points.max(axis=0) if points.shape[0] else np.zeros(3)
 

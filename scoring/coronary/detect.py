@@ -652,18 +652,29 @@ def _bulk_features(
     n = len(candidates.candidates)
     if n == 0:
         return {}
-    parts = []
-    for cand in candidates.candidates:
-        # a few hundred voxels describe a candidate's place as well as all of a vertebra's
-        zs, ys, xs = cand.voxel_indices()
-        step = max(1, zs.size // MAX_FEATURE_VOXELS)
-        parts.append((zs[::step], ys[::step], xs[::step]))
-    counts = np.array([part[0].size for part in parts], dtype=np.float64)
+    # A few hundred voxels describe a candidate's place as well as all of a vertebra's: every
+    # step-th voxel of the candidate, in the order of Candidate.voxel_indices (component by
+    # component), taken from each component without listing all of the candidate's voxels.
+    planes: list[int] = []
+    rows: list[npt.NDArray[np.int32]] = []
+    cols: list[npt.NDArray[np.int32]] = []
+    counts = np.zeros(n, dtype=np.float64)
+    for k, cand in enumerate(candidates.candidates):
+        step = max(1, sum(comp.rows.size for comp in cand.components) // MAX_FEATURE_VOXELS)
+        offset = 0
+        for comp in cand.components:
+            first = -offset % step
+            rows.append(comp.rows[first::step])
+            cols.append(comp.cols[first::step])
+            planes.append(comp.slice_index)
+            offset += comp.rows.size
+        counts[k] = -(-offset // step)
+    per_comp = np.array([part.size for part in rows], dtype=np.int64)
     ids = np.repeat(np.arange(n), counts.astype(np.int64))
     zc, yc, xc = frame_c.to_canonical(
-        np.concatenate([part[0] for part in parts]),
-        np.concatenate([part[1] for part in parts]),
-        np.concatenate([part[2] for part in parts]),
+        np.repeat(np.array(planes, dtype=np.int32), per_comp),
+        np.concatenate(rows),
+        np.concatenate(cols),
     )
     zc = np.clip(zc, 0, coarse.hu.shape[0] - 1)
     jj, ii = coarse.from_fine(yc, xc)
@@ -681,12 +692,17 @@ def _bulk_features(
         sz, sy, sx = coarse.spacing_mm
         f = coarse.factor
         pts = np.stack([xc * (sx / f), yc * (sy / f), zc * sz], axis=-1)
+        # per-candidate sums by bincount: the same additions, in the same order, as np.add.at
         centre = np.zeros((n, 3))
-        np.add.at(centre, ids, pts)
+        for a in range(3):
+            centre[:, a] = np.bincount(ids, weights=pts[:, a], minlength=n)
         centre /= counts[:, None]
         dev = pts - centre[ids]
         cov = np.zeros((n, 3, 3))
-        np.add.at(cov, ids, dev[:, :, None] * dev[:, None, :])
+        for a in range(3):
+            for b in range(a, 3):
+                cov[:, a, b] = np.bincount(ids, weights=dev[:, a] * dev[:, b], minlength=n)
+                cov[:, b, a] = cov[:, a, b]
         cov /= counts[:, None, None]
         eigval, eigvec = np.linalg.eigh(cov)
         run = eigvec[:, :, 2]
@@ -702,21 +718,20 @@ def _bulk_features(
         points = np.stack([xc * (sx / f), yc * (sy / f), zc * sz], axis=-1) - frame.exit
         along = points @ frame.aorta_direction
         off_axis = np.linalg.norm(points - along[:, None] * frame.aorta_direction, axis=1)
-        outer = np.zeros(n)
-        np.maximum.at(outer, ids, off_axis)
-        inner = np.full(n, np.inf)
-        np.minimum.at(inner, ids, off_axis)
+        # every candidate has voxels, listed candidate by candidate: reduce over each run
+        starts = np.cumsum(counts.astype(np.int64)) - counts.astype(np.int64)
+        outer = np.maximum(np.maximum.reduceat(off_axis, starts), 0.0)
+        inner = np.minimum.reduceat(off_axis, starts)
         # the span across the candidate around the aortic circumference, at its mean bearing
         radial = points - along[:, None] * frame.aorta_direction
         bearing = np.zeros((n, 3))
-        np.add.at(bearing, ids, radial)
+        for a in range(3):
+            bearing[:, a] = np.bincount(ids, weights=radial[:, a], minlength=n)
         tangent = np.cross(frame.aorta_direction, bearing)
         tangent /= np.maximum(np.linalg.norm(tangent, axis=1, keepdims=True), 1e-9)
         across = np.einsum("ij,ij->i", points, tangent[ids])
-        hi = np.full(n, -np.inf)
-        np.maximum.at(hi, ids, across)
-        lo = np.full(n, np.inf)
-        np.minimum.at(lo, ids, across)
+        hi = np.maximum.reduceat(across, starts)
+        lo = np.minimum.reduceat(across, starts)
         # the bearing (around the long axis) of each candidate's outermost voxel
         last = np.lexsort((off_axis, ids))[np.cumsum(counts.astype(np.int64)) - 1]
         tip = radial[last]
