@@ -37,6 +37,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 from scipy import ndimage
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 from scipy.spatial import ConvexHull, QhullError, cKDTree
 
 from scoring.coronary.frame import CoarseGrid
@@ -551,6 +553,23 @@ def _noise_sd(
     return float(np.median(np.sqrt(variance)))
 
 
+def _max_5x5(values: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    """Maximum over the 5 x 5 in-plane neighbourhood, cut at the image's edge (what
+    :func:`scipy.ndimage.maximum_filter` of size ``(1, 5, 5)`` gives: its reflection at the
+    edge repeats pixels of the neighbourhood), by shifted maxima along each in-plane axis."""
+    out = values
+    for axis in (1, 2):
+        spread = out.copy()
+        for shift in (1, 2):
+            head = [slice(None)] * 3
+            tail = [slice(None)] * 3
+            head[axis], tail[axis] = slice(shift, None), slice(None, -shift)
+            np.maximum(spread[tuple(head)], out[tuple(tail)], out=spread[tuple(head)])
+            np.maximum(spread[tuple(tail)], out[tuple(head)], out=spread[tuple(tail)])
+        out = spread
+    return out
+
+
 def _maxima_3d(
     dist_mm: npt.NDArray[np.float32], lo: float, hi: float, where: npt.NDArray[np.bool_]
 ) -> dict[int, list[tuple[float, float, float]]]:
@@ -560,16 +579,27 @@ def _maxima_3d(
     out: dict[int, list[tuple[float, float, float]]] = {}
     if not peaks.any():
         return out
-    peaks &= dist_mm == ndimage.maximum_filter(dist_mm, size=(1, 5, 5))
-    in_plane = np.zeros((3, 3, 3), dtype=bool)
-    in_plane[1] = True
-    labels, n = ndimage.label(peaks, structure=in_plane)
-    if n == 0:
+    peaks &= dist_mm == _max_5x5(dist_mm)
+    zs, rs, cs = np.nonzero(peaks)
+    if zs.size == 0:
         return out
     # Connected pixels that each equal the maximum of their neighbourhood hold the same value:
-    # a plateau's value is its maximum and its centroid its position.
-    zs, rs, cs = np.nonzero(labels)
-    ids = labels[zs, rs, cs] - 1
+    # a plateau's value is its maximum and its centroid its position. The peaks are few: their
+    # plateaus (8-connected in the slice) are found from the list of their pixels, numbered by
+    # their first pixel in raster order as scipy.ndimage.label numbers them.
+    n_rows, n_cols = dist_mm.shape[1:]
+    keys = (zs * n_rows + rs) * n_cols + cs
+    pixel = np.arange(zs.size)
+    links = [np.zeros(0, dtype=np.int64)] * 2
+    for dr, dc in ((0, 1), (1, -1), (1, 0), (1, 1)):
+        inside = (rs + dr < n_rows) & (cs + dc >= 0) & (cs + dc < n_cols)
+        at = np.minimum(np.searchsorted(keys, keys + dr * n_cols + dc), zs.size - 1)
+        linked = inside & (keys[at] == keys + dr * n_cols + dc)
+        links = [np.concatenate([links[0], pixel[linked]]), np.concatenate([links[1], at[linked]])]
+    graph = coo_matrix(
+        (np.ones(links[0].size, dtype=np.int8), (links[0], links[1])), shape=(zs.size, zs.size)
+    )
+    n, ids = connected_components(graph, directed=False)
     counts = np.bincount(ids, minlength=n).astype(np.float64)
     rows = np.bincount(ids, weights=rs, minlength=n) / counts
     cols = np.bincount(ids, weights=cs, minlength=n) / counts

@@ -14,6 +14,8 @@ from scoring.coronary.anatomy import (
     _fill_convex,
     _in_plane,
     _lungs,
+    _max_5x5,
+    _maxima_3d,
     _opening_px,
     _per_slice,
     _tissue,
@@ -100,6 +102,34 @@ class TestFillConvex:
         for row in range(1, 9):
             expected[row, 1 : row + 1] = True
         assert np.array_equal(filled, expected)
+
+
+class TestMaxima:
+    def test_max_5x5_matches_scipy_at_the_edges(self) -> None:
+        values = np.random.default_rng(1).random((3, 9, 4)).astype(np.float32)
+        expected = ndimage.maximum_filter(values, size=(1, 5, 5))
+        assert np.array_equal(_max_5x5(values), expected)
+
+    def test_plateaus_are_numbered_in_raster_order_as_scipy_labels_them(self) -> None:
+        # quantised values make plateaus of equal maxima, some touching diagonally
+        rng = np.random.default_rng(2)
+        dist = np.round(rng.random((4, 30, 30)) * 3).astype(np.float32) * 4.0
+        where = rng.random(dist.shape) < 0.9
+        got = _maxima_3d(dist, 4.0, 12.0, where)
+        peaks = (dist >= 4.0) & (dist <= 12.0) & where
+        peaks &= dist == ndimage.maximum_filter(dist, size=(1, 5, 5))
+        plane = np.zeros((3, 3, 3), dtype=bool)
+        plane[1] = True
+        labels, n = ndimage.label(peaks, structure=plane)
+        expected: dict[int, list[tuple[float, float, float]]] = {}
+        for k in range(1, n + 1):
+            zs, rs, cs = np.nonzero(labels == k)
+            value = float(dist[zs[0], rs[0], cs[0]])
+            expected.setdefault(int(zs[0]), []).append((rs.mean(), cs.mean(), value))
+        assert n > 10
+        assert got.keys() == expected.keys()
+        for z, found in got.items():
+            assert np.allclose(np.asarray(found), np.asarray(expected[z]))
 
 
 class TestSetDistance:
