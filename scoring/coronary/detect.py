@@ -522,6 +522,21 @@ def _ring_in_windows(
     return np.asarray(window[ring], dtype=np.float32)
 
 
+def _lazy_surroundings(
+    hu: npt.NDArray[np.generic], cand: Candidate, spacing_mm: tuple[float, float], threshold: float
+) -> Callable[[], tuple[float, float]]:
+    """:func:`_surroundings` of a candidate, measured on the first call only (most candidates
+    are decided before their surroundings matter)."""
+    memo: list[tuple[float, float]] = []
+
+    def surroundings() -> tuple[float, float]:
+        if not memo:
+            memo.append(_surroundings(hu, cand, spacing_mm, threshold))
+        return memo[0]
+
+    return surroundings
+
+
 def _location_mm(
     frame_c: CanonicalFrame, volume: CTVolume, zc: float, yc: float, xc: float
 ) -> tuple[float, float, float]:
@@ -593,12 +608,15 @@ def detect_coronary_calcium(volume: CTVolume, candidates: CandidateSet) -> Coron
     features: dict[int, dict[str, float]] = {}
     metal_ids: list[int] = []
     bulk = _bulk_features(candidates, frame_c, coarse, maps, frame)
+    # the features as Python floats, column by column (one conversion per feature, not one per
+    # candidate and feature)
+    columns = {name: np.asarray(values, dtype=np.float64).tolist() for name, values in bulk.items()}
+    names = [name for name in bulk if name[0] != "_"]
+    named = [columns[name] for name in names]
     for k, cand in enumerate(candidates.candidates):
-        feat = {name: float(values[k]) for name, values in bulk.items() if name[0] != "_"}
-        cz, cj, ci = float(bulk["_z"][k]), float(bulk["_j"][k]), float(bulk["_i"][k])
-        p = np.array(
-            [float(bulk["_x_fine"][k]) * (sx / f), float(bulk["_y_fine"][k]) * (sy / f), cz * sz]
-        )
+        feat = dict(zip(names, [column[k] for column in named], strict=True))
+        cz, cj, ci = columns["_z"][k], columns["_j"][k], columns["_i"][k]
+        p = np.array([columns["_x_fine"][k] * (sx / f), columns["_y_fine"][k] * (sy / f), cz * sz])
         label = _decide(
             cand,
             feat,
@@ -608,9 +626,7 @@ def detect_coronary_calcium(volume: CTVolume, candidates: CandidateSet) -> Coron
             (cz, cj, ci),
             coarse,
             sigma,
-            functools.cache(
-                functools.partial(_surroundings, volume.hu, cand, pixel_spacing, threshold)
-            ),
+            _lazy_surroundings(volume.hu, cand, pixel_spacing, threshold),
             np.array([bulk["_run_x"][k], bulk["_run_y"][k], bulk["_run_z"][k]])
             if "_run_x" in bulk
             else None,
