@@ -311,13 +311,13 @@ def _lungs(coarse: CoarseGrid) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bo
     at_edge: set[int] = set()
     for edge in (labels[:, 0, :], labels[:, -1, :], labels[:, :, 0], labels[:, :, -1]):
         at_edge |= set(np.unique(edge).tolist())
-    sizes = np.bincount(labels.ravel(), minlength=n + 1)
+    # sizes and sums over the air voxels only, in raster order (the same sums per body)
+    air_labels = labels[air]
+    sizes = np.bincount(air_labels, minlength=n + 1)
     # Air at an image edge is outside the patient when it is pure air; lung parenchyma cut by
     # the field of view (on any side: a small field of view cuts both lungs) is denser (about
     # -850 HU). Its position alone does not tell: the field of view may be centred anywhere.
-    mean_hu = np.bincount(labels.ravel(), weights=hu.ravel(), minlength=n + 1) / np.maximum(
-        sizes, 1
-    )
+    mean_hu = np.bincount(air_labels, weights=hu[air], minlength=n + 1) / np.maximum(sizes, 1)
     outside_ids = {k for k in at_edge if k > 0 and mean_hu[k] < OUTSIDE_AIR_HU}
     voxel_ml = float(np.prod(coarse.spacing_mm)) / 1000.0
     keep = sizes * voxel_ml >= MIN_LUNG_ML
@@ -325,7 +325,21 @@ def _lungs(coarse: CoarseGrid) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bo
     is_outside = np.zeros(n + 1, dtype=bool)
     is_outside[list(outside_ids)] = True
     keep &= ~is_outside
-    return keep[labels], is_outside[labels]
+    return _members(labels, keep), _members(labels, is_outside)
+
+
+def _members(
+    labels: npt.NDArray[np.integer], chosen: npt.NDArray[np.bool_]
+) -> npt.NDArray[np.bool_]:
+    """``chosen[labels]``: by comparisons when few labels are chosen (the lungs, the air
+    outside), which is cheaper than gathering from the table at every voxel."""
+    ids = np.flatnonzero(chosen)
+    if ids.size > 4:
+        return np.asarray(chosen[labels])
+    out = np.zeros(labels.shape, dtype=bool)
+    for k in ids.tolist():
+        out |= labels == k
+    return out
 
 
 def _fill_convex(
@@ -711,7 +725,8 @@ def _spine_centre(coarse: CoarseGrid, cavity: npt.NDArray[np.bool_]) -> tuple[fl
     labels, n = ndimage.label(bone, in_plane)
     if n == 0:
         return None
-    zs, rs, cs = np.nonzero(labels)
+    # the labelled pixels are the bone pixels (listed faster from the boolean mask)
+    zs, rs, cs = np.nonzero(bone)
     ids = labels[zs, rs, cs]
     sizes = np.bincount(ids, minlength=n + 1)
     rows = np.bincount(ids, weights=rs, minlength=n + 1) / np.maximum(sizes, 1)
