@@ -166,8 +166,8 @@ class AnatomyMaps:
     outside_air: npt.NDArray[np.bool_]
     cavity: npt.NDArray[np.bool_]
     heart: npt.NDArray[np.bool_]
-    depth_mm: npt.NDArray[np.float32]
-    """Distance (mm) from each heart voxel to the nearest non-heart voxel; 0 outside."""
+    depth_mm: HeartDepth
+    """Distance (mm) from a heart voxel to the nearest non-heart voxel; 0 outside."""
     heart_distance: SetDistance
     """Distance (mm) from a voxel outside the heart to the heart; 0 inside."""
     descending: Tube | None
@@ -540,14 +540,12 @@ def _heart(
     return heart | heart_core
 
 
-def _noise_sd(
-    canonical_hu: npt.NDArray[np.generic], factor: int, depth: npt.NDArray[np.float32]
-) -> float:
+def _noise_sd(canonical_hu: npt.NDArray[np.generic], factor: int, depth: HeartDepth) -> float:
     """Median over slices of the HU standard deviation inside the heart, away from its surface
     (blood and myocardium have nearly one attenuation without contrast)."""
-    deep = depth > 2 * HEART_OPENING_MM
+    deep = depth.deeper_than(2 * HEART_OPENING_MM)
     if np.count_nonzero(deep) < 20:
-        deep = depth > 0
+        deep = depth.heart
     if not np.any(deep):
         return float("nan")
     n_z, n_y, n_x = deep.shape
@@ -956,20 +954,130 @@ def _grown_box(
     return out
 
 
-def _depth_map(heart: npt.NDArray[np.bool_], coarse: CoarseGrid) -> npt.NDArray[np.float32]:
-    """Depth (mm) of each heart voxel below its surface (distance to the nearest voxel outside
-    the heart); 0 outside. Computed in the heart's bounding box grown by one voxel, which holds
-    every voxel nearest to a heart voxel."""
-    depth = np.zeros(heart.shape, np.float32)
-    if not heart.any():
-        return depth
-    window = _box(heart, (1, 1, 1))
-    sub = heart[window]
-    padded = np.pad(sub, 1)
-    depth[window] = ndimage.distance_transform_edt(padded, sampling=coarse.spacing_mm)[
-        1:-1, 1:-1, 1:-1
-    ]
-    return depth
+def _edt_mm(
+    offsets: npt.NDArray[np.integer], spacing_mm: npt.NDArray[np.float64]
+) -> npt.NDArray[np.float64]:
+    """Lengths (mm) of integer voxel offsets ``(..., 3)``, with the operations and rounding of
+    :func:`scipy.ndimage.distance_transform_edt` (each offset scaled by its axis' spacing,
+    squared, summed in axis order, square root)."""
+    scaled = offsets.astype(np.float64) * spacing_mm
+    squared = scaled * scaled
+    return np.asarray(np.sqrt((squared[..., 0] + squared[..., 1]) + squared[..., 2]))
+
+
+class HeartDepth:
+    """Depth (mm) of heart voxels below the heart's surface: the distance to the nearest voxel
+    outside the heart (voxels beyond the grid's faces count as outside); 0 outside the heart.
+
+    The values of the Euclidean distance transform of the heart (:func:`_edt_mm` of the offset
+    to the nearest outside voxel, as float32) without computing it at every voxel: the depth is
+    asked at candidate voxels (:meth:`at`) and compared with one depth everywhere
+    (:meth:`deeper_than`).
+
+    Notes
+    -----
+    The outside voxel nearest to a heart voxel is 6-adjacent to a heart voxel (see
+    :class:`SetDistance`): a k-d tree of those voxels lists the nearest few, and the depth is the
+    smallest :func:`_edt_mm` among them (ties between offsets of equal length, whose rounded
+    lengths may differ in the last bit, are all among them; more are listed while the farthest
+    listed is still as near as the nearest). The transform gives that same smallest value (checked
+    on every heart voxel of the cached evaluation studies).
+    """
+
+    #: Nearest outside voxels listed per query at first.
+    _NEIGHBOURS = 12
+
+    def __init__(self, heart: npt.NDArray[np.bool_], spacing_mm: tuple[float, float, float]):
+        self._heart = heart
+        self._spacing = np.asarray(spacing_mm, dtype=np.float64)
+        self._tree: cKDTree | None = None
+        self._outside = np.zeros((0, 3), dtype=np.int64)
+        if not heart.any():
+            return
+        # the heart's box grown by one voxel, padded by one more (beyond the grid's faces)
+        window = _box(heart, (1, 1, 1))
+        padded = np.pad(heart[window], 1)
+        touching = np.zeros_like(padded)
+        for axis in range(3):
+            lo = [slice(None)] * 3
+            hi = [slice(None)] * 3
+            lo[axis], hi[axis] = slice(0, -1), slice(1, None)
+            touching[tuple(lo)] |= padded[tuple(hi)]
+            touching[tuple(hi)] |= padded[tuple(lo)]
+        offset = np.array([s.start - 1 for s in window], dtype=np.int64)
+        self._outside = np.argwhere(touching & ~padded) + offset
+        self._tree = cKDTree(self._outside * self._spacing, balanced_tree=False)
+
+    @property
+    def heart(self) -> npt.NDArray[np.bool_]:
+        """The heart mask the depth is measured in."""
+        return self._heart
+
+    def at(
+        self,
+        z: npt.NDArray[np.integer],
+        j: npt.NDArray[np.integer],
+        i: npt.NDArray[np.integer],
+    ) -> npt.NDArray[np.float32]:
+        """Depths (mm) at coarse voxels ``(z, j, i)`` inside the grid; 0 outside the heart."""
+        out = np.zeros(np.shape(z), dtype=np.float32)
+        inside = self._heart[z, j, i]
+        if self._tree is None or not inside.any():
+            return out
+        flat = np.ravel_multi_index((z[inside], j[inside], i[inside]), self._heart.shape)
+        unique, inverse = np.unique(flat, return_inverse=True)
+        points = np.stack(np.unravel_index(unique, self._heart.shape), axis=1).astype(np.int64)
+        depth = np.zeros(unique.size, dtype=np.float64)
+        todo = np.arange(unique.size)
+        k = self._NEIGHBOURS
+        while todo.size:
+            k = min(k, self._outside.shape[0])
+            listed, nearest = self._tree.query(points[todo] * self._spacing, k=k)
+            listed = np.asarray(listed, dtype=np.float64).reshape(todo.size, -1)
+            nearest = np.asarray(nearest, dtype=np.int64).reshape(todo.size, -1)
+            lengths = _edt_mm(self._outside[nearest] - points[todo, None, :], self._spacing)
+            depth[todo] = lengths.min(axis=1)
+            # every outside voxel as near as the nearest must have been listed
+            short = (listed[:, -1] <= listed[:, 0] * (1.0 + 1e-9)) & (k < self._outside.shape[0])
+            todo = todo[short]
+            k *= 4
+        out[inside] = depth[inverse.reshape(-1)]
+        return out
+
+    def deeper_than(self, depth_mm: float) -> npt.NDArray[np.bool_]:
+        """Heart voxels deeper than ``depth_mm``: those with no outside voxel at an offset whose
+        length (:func:`_edt_mm`, as float32, as the depth is kept) is at most ``depth_mm``; an
+        erosion of the heart by those offsets, slice offset by slice offset."""
+        deep = np.zeros_like(self._heart)
+        if self._tree is None:
+            return deep
+        reach = [math.ceil(depth_mm / spacing) + 1 for spacing in self._spacing]
+        grid = np.stack(np.meshgrid(*[np.arange(-r, r + 1) for r in reach], indexing="ij"), axis=-1)
+        near = _edt_mm(grid, self._spacing).astype(np.float32) <= depth_mm
+        # outside the heart's box there is no heart: the box (and the grid's faces) bounds it
+        window = _box(self._heart, (0, 0, 0))
+        heart = self._heart[window]
+        n_z = heart.shape[0]
+        kept = heart.copy()
+        for dz in range(-reach[0], reach[0] + 1):
+            layer = near[dz + reach[0]]
+            if not layer.any():
+                continue
+            if abs(dz) >= n_z:
+                kept[...] = False
+                break
+            eroded = _in_plane(heart, layer, erode=True)
+            # kept[z] needs eroded[z + dz]; beyond the box there is no heart
+            if dz > 0:
+                kept[: n_z - dz] &= eroded[dz:]
+                kept[n_z - dz :] = False
+            elif dz < 0:
+                kept[-dz:] &= eroded[:dz]
+                kept[:-dz] = False
+            else:
+                kept &= eroded
+        deep[window] = kept
+        return deep
 
 
 def find_anatomy(coarse: CoarseGrid, canonical_hu: npt.NDArray[np.generic]) -> AnatomyMaps:
@@ -1024,7 +1132,7 @@ def find_anatomy(coarse: CoarseGrid, canonical_hu: npt.NDArray[np.generic]) -> A
     heart = _heart(coarse, tissue, core, cavity, seed)
     if not heart.any():
         problems.append("no heart found between the lungs")
-    depth = _depth_map(heart, coarse)
+    depth = HeartDepth(heart, coarse.spacing_mm)
     return AnatomyMaps(
         lungs=lungs,
         outside_air=outside_air,

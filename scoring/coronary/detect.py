@@ -698,9 +698,6 @@ def _bulk_features(
     def mean(values: npt.ArrayLike) -> npt.NDArray[np.float64]:
         return np.bincount(ids, weights=np.asarray(values, np.float64), minlength=n) / counts
 
-    def capped(distance: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
-        return mean(np.minimum(distance[zc, jj, ii], FAR_MM))
-
     heart_distance = maps.heart_distance.at(zc, jj, ii, HEART_DISTANCE_CAP_MM)
     reach: dict[str, npt.NDArray[np.float64]] = {}
     if frame is not None:
@@ -760,7 +757,7 @@ def _bulk_features(
         }
 
     return reach | {
-        "depth_mm": capped(maps.depth_mm),
+        "depth_mm": mean(np.minimum(maps.depth_mm.at(zc, jj, ii), FAR_MM)),
         "heart_distance_mm": mean(heart_distance),
         # the lung matters only near the heart (pericardium): measured there, capped elsewhere
         "lung_distance_mm": mean(

@@ -8,6 +8,7 @@ from scipy import ndimage
 
 from scoring.coronary.anatomy import (
     NOISE_SPECK_MM2,
+    HeartDepth,
     SetDistance,
     Tube,
     _disk,
@@ -130,6 +131,31 @@ class TestMaxima:
         assert got.keys() == expected.keys()
         for z, found in got.items():
             assert np.allclose(np.asarray(found), np.asarray(expected[z]))
+
+
+class TestHeartDepth:
+    @pytest.mark.parametrize("spacing", [(2.5, 2.0, 2.0), (3.0, 1.8049415268129723, 1.8)])
+    def test_matches_the_distance_transform_also_at_the_grid_faces(
+        self, spacing: tuple[float, float, float]
+    ) -> None:
+        # a lumpy body that touches the grid's first slice and first row
+        rng = np.random.default_rng(3)
+        heart = ndimage.binary_opening(rng.random((14, 24, 26)) < 0.8, iterations=1)
+        heart[:, :, 20:] = False
+        expected = np.asarray(
+            ndimage.distance_transform_edt(np.pad(heart, 1), sampling=spacing)[1:-1, 1:-1, 1:-1],
+            dtype=np.float32,
+        )
+        depth = HeartDepth(heart, spacing)
+        zz, jj, ii = np.indices(heart.shape).reshape(3, -1)
+        assert np.array_equal(depth.at(zz, jj, ii), expected.reshape(-1))
+        for limit in (2.0, 3.6, 5.0, 8.0):
+            assert np.array_equal(depth.deeper_than(limit), expected > limit)
+
+    def test_no_heart_has_no_depth(self) -> None:
+        depth = HeartDepth(np.zeros((3, 4, 5), dtype=bool), SPACING)
+        assert not depth.at(np.array([1]), np.array([1]), np.array([1])).any()
+        assert not depth.deeper_than(1.0).any()
 
 
 class TestSetDistance:
