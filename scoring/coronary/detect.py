@@ -283,11 +283,30 @@ def _canonical_mm(
     return np.stack([(ii * f + half) * sx / f, (jj * f + half) * sy / f, zz * sz], axis=-1)
 
 
-def _cardiac_frame(maps: AnatomyMaps, coarse: CoarseGrid) -> _Frame | None:
-    if not maps.heart.any():
+@dataclass(frozen=True, slots=True)
+class _HeartVoxels:
+    """The heart's coarse voxels (raster order) and their canonical mm, listed once for the
+    cardiac frame and the anatomy record."""
+
+    z: npt.NDArray[np.intp]
+    j: npt.NDArray[np.intp]
+    i: npt.NDArray[np.intp]
+    mm: npt.NDArray[np.float64]
+
+    @classmethod
+    def of(cls, maps: AnatomyMaps, coarse: CoarseGrid) -> _HeartVoxels:
+        zz, jj, ii = np.nonzero(maps.heart)
+        return cls(zz, jj, ii, _canonical_mm(coarse, zz, jj, ii))
+
+
+def _cardiac_frame(
+    maps: AnatomyMaps, coarse: CoarseGrid, heart: _HeartVoxels | None = None
+) -> _Frame | None:
+    if heart is None:
+        heart = _HeartVoxels.of(maps, coarse)
+    if heart.z.size == 0:
         return None
-    zz, jj, ii = np.nonzero(maps.heart)
-    points = _canonical_mm(coarse, zz, jj, ii)
+    points = heart.mm
     if maps.root is None or maps.root_radius_mm is None or maps.root_direction is None:
         # No ascending aorta: the frame's origin is the middle of the heart's top (its base,
         # where the root lies), and the aortic zones are switched off (radius 0).
@@ -582,7 +601,8 @@ def detect_coronary_calcium(volume: CTVolume, candidates: CandidateSet) -> Coron
     coarse = CoarseGrid.of(canonical, frame_c)
     f = coarse.factor
     maps = find_anatomy(coarse, canonical)
-    frame = _cardiac_frame(maps, coarse)
+    heart = _HeartVoxels.of(maps, coarse)
+    frame = _cardiac_frame(maps, coarse, heart)
     warnings: list[ScoringWarning] = []
     if not frame_c.axial:
         warnings.append(
@@ -647,7 +667,7 @@ def detect_coronary_calcium(volume: CTVolume, candidates: CandidateSet) -> Coron
     return CoronaryLabelling(
         labels=labels,
         warnings=tuple(warnings),
-        anatomy=_anatomy_record(maps, frame, coarse, frame_c, volume),
+        anatomy=_anatomy_record(maps, frame, coarse, frame_c, volume, heart),
         features=features,
     )
 
@@ -1057,7 +1077,10 @@ def _anatomy_record(
     coarse: CoarseGrid,
     frame_c: CanonicalFrame,
     volume: CTVolume,
+    heart: _HeartVoxels | None = None,
 ) -> CardiacAnatomy:
+    if heart is None:
+        heart = _HeartVoxels.of(maps, coarse)
     f = coarse.factor
     half = (f - 1) / 2.0
 
@@ -1066,8 +1089,8 @@ def _anatomy_record(
 
     voxel_ml = float(np.prod(coarse.spacing_mm)) / 1000.0
     heart_centre = bounds = apex = None
-    if maps.heart.any():
-        zz, jj, ii = np.nonzero(maps.heart)
+    if heart.z.size:
+        zz, jj, ii = heart.z, heart.j, heart.i
         heart_centre = to_mm(float(zz.mean()), float(jj.mean()), float(ii.mean()))
         lo = to_mm(float(zz.min()), float(jj.min()), float(ii.min()))
         hi = to_mm(float(zz.max()), float(jj.max()), float(ii.max()))
@@ -1076,8 +1099,7 @@ def _anatomy_record(
             (max(lo[0], hi[0]), max(lo[1], hi[1]), max(lo[2], hi[2])),
         )
         if frame is not None:
-            pts = _canonical_mm(coarse, zz, jj, ii)
-            k = int(np.argmax((pts - frame.origin) @ frame.long_axis))
+            k = int(np.argmax((heart.mm - frame.origin) @ frame.long_axis))
             apex = to_mm(float(zz[k]), float(jj[k]), float(ii[k]))
 
     def tube_mm(tube: Tube | None) -> tuple[tuple[float, float, float], ...]:
