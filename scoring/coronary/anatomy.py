@@ -543,15 +543,19 @@ def _heart(
 def _noise_sd(canonical_hu: npt.NDArray[np.generic], factor: int, depth: HeartDepth) -> float:
     """Median over slices of the HU standard deviation inside the heart, away from its surface
     (blood and myocardium have nearly one attenuation without contrast)."""
-    deep = depth.deeper_than(2 * HEART_OPENING_MM)
-    if np.count_nonzero(deep) < 20:
-        deep = depth.heart
-    if not np.any(deep):
+    if depth.box is None:
         return float("nan")
-    n_z, n_y, n_x = deep.shape
+    # the heart's box holds every deep voxel (listed in the grid's raster order)
+    deep = depth.deeper_than(2 * HEART_OPENING_MM)[depth.box]
+    if np.count_nonzero(deep) < 20:
+        deep = depth.heart[depth.box]
+    n_z, n_y, n_x = depth.heart.shape
     # the fine pixels of every deep coarse block, gathered at once: (blocks, factor, factor)
     blocks = canonical_hu[:, : n_y * factor, : n_x * factor].reshape(n_z, n_y, factor, n_x, factor)
     zs, js, is_ = np.nonzero(deep)
+    zs += depth.box[0].start
+    js += depth.box[1].start
+    is_ += depth.box[2].start
     pixels = np.asarray(blocks[zs, js, :, is_, :], dtype=np.float64).reshape(zs.size, -1)
     per_block = pixels.shape[1]
     count = np.bincount(zs, minlength=n_z) * per_block
@@ -992,8 +996,10 @@ class HeartDepth:
         self._spacing = np.asarray(spacing_mm, dtype=np.float64)
         self._tree: cKDTree | None = None
         self._outside = np.zeros((0, 3), dtype=np.int64)
+        self._box: tuple[slice, slice, slice] | None = None
         if not heart.any():
             return
+        self._box = _box(heart, (0, 0, 0))
         # the heart's box grown by one voxel, padded by one more (beyond the grid's faces)
         window = _box(heart, (1, 1, 1))
         padded = np.pad(heart[window], 1)
@@ -1012,6 +1018,11 @@ class HeartDepth:
     def heart(self) -> npt.NDArray[np.bool_]:
         """The heart mask the depth is measured in."""
         return self._heart
+
+    @property
+    def box(self) -> tuple[slice, slice, slice] | None:
+        """The heart's bounding box; ``None`` without a heart."""
+        return self._box
 
     def at(
         self,
@@ -1049,13 +1060,13 @@ class HeartDepth:
         length (:func:`_edt_mm`, as float32, as the depth is kept) is at most ``depth_mm``; an
         erosion of the heart by those offsets, slice offset by slice offset."""
         deep = np.zeros_like(self._heart)
-        if self._tree is None:
+        if self._box is None:
             return deep
         reach = [math.ceil(depth_mm / spacing) + 1 for spacing in self._spacing]
         grid = np.stack(np.meshgrid(*[np.arange(-r, r + 1) for r in reach], indexing="ij"), axis=-1)
         near = _edt_mm(grid, self._spacing).astype(np.float32) <= depth_mm
         # outside the heart's box there is no heart: the box (and the grid's faces) bounds it
-        window = _box(self._heart, (0, 0, 0))
+        window = self._box
         heart = self._heart[window]
         n_z = heart.shape[0]
         kept = heart.copy()
