@@ -718,7 +718,15 @@ def _bulk_features(
     def mean(values: npt.ArrayLike) -> npt.NDArray[np.float64]:
         return np.bincount(ids, weights=np.asarray(values, np.float64), minlength=n) / counts
 
-    heart_distance = maps.heart_distance.at(zc, jj, ii, HEART_DISTANCE_CAP_MM)
+    # the distance maps are asked once per sampled coarse voxel (candidates share voxels); each
+    # answer depends on its voxel only
+    voxel, inverse = np.unique(
+        np.ravel_multi_index((zc, jj, ii), maps.heart.shape), return_inverse=True
+    )
+    inverse = inverse.reshape(-1)
+    vz, vj, vi = np.unravel_index(voxel, maps.heart.shape)
+    near_heart = maps.heart_distance.at(vz, vj, vi, HEART_DISTANCE_CAP_MM)
+    heart_distance = near_heart[inverse]
     reach: dict[str, npt.NDArray[np.float64]] = {}
     if frame is not None:
         # the direction in which each candidate runs: principal axis of its voxels (mm)
@@ -777,13 +785,13 @@ def _bulk_features(
         }
 
     return reach | {
-        "depth_mm": mean(np.minimum(maps.depth_mm.at(zc, jj, ii), FAR_MM)),
+        "depth_mm": mean(np.minimum(maps.depth_mm.at(vz, vj, vi)[inverse], FAR_MM)),
         "heart_distance_mm": mean(heart_distance),
         # the lung matters only near the heart (pericardium): measured there, capped elsewhere
         "lung_distance_mm": mean(
             maps.lung_distance.at(
-                zc, jj, ii, LUNG_DISTANCE_CAP_MM, where=heart_distance < HEART_DISTANCE_CAP_MM
-            )
+                vz, vj, vi, LUNG_DISTANCE_CAP_MM, where=near_heart < HEART_DISTANCE_CAP_MM
+            )[inverse]
         ),
         "in_cavity": mean(maps.cavity[zc, jj, ii]),
         "in_lung": mean(maps.lungs[zc, jj, ii]),
