@@ -671,13 +671,15 @@ def _tubes(
     in_plane = np.zeros((3, 3, 3), dtype=bool)
     in_plane[1] = True
     dense_labels, n_dense = ndimage.label(dense, structure=in_plane)
+    dense_small = np.zeros_like(dense)
     if n_dense:
-        dense_sizes = np.bincount(dense_labels.ravel(), minlength=n_dense + 1)
+        # bone and calcium are a small part of the grid: sizes and lookups over their voxels
+        where = np.nonzero(dense)
+        labels_there = dense_labels[where]
+        dense_sizes = np.bincount(labels_there, minlength=n_dense + 1)
         small = dense_sizes * sy * sx <= SMALL_DENSE_MM2
         small[0] = False
-        dense_small = small[dense_labels]
-    else:
-        dense_small = np.zeros_like(dense)
+        dense_small[where] = small[labels_there]
     tissue = ((hu > FAT_TISSUE_HU) & ~dense | dense_small) & ~lungs & ~outside_air
     step_px = max(AORTA_STEP_MM_PER_MM * sz, 2.0 * sy) / sy + 1.0
     rows = np.flatnonzero(cavity.any(axis=(0, 2)))
