@@ -353,10 +353,22 @@ def _cardiac_frame(
     )
 
 
-def _tube_wall_distance(tube: Tube | None, z: int, j: float, i: float, sy: float) -> float:
+class _TubeSlices:
+    """:meth:`Tube.at` of one tracked tube (or none), found once per slice: many candidates
+    share a slice."""
+
+    def __init__(self, tube: Tube | None) -> None:
+        self._tube = tube
+        self._at: dict[int, tuple[float, float, float] | None] = {}
+
+    def at(self, z: int) -> tuple[float, float, float] | None:
+        if z not in self._at:
+            self._at[z] = self._tube.at(z) if self._tube is not None else None
+        return self._at[z]
+
+
+def _tube_wall_distance(tube: _TubeSlices, z: int, j: float, i: float, sy: float) -> float:
     """Distance (mm) of a point from the wall of a tracked tube in slice ``z``; inf if absent."""
-    if tube is None:
-        return math.inf
     hit = tube.at(z)
     if hit is None:
         return math.inf
@@ -364,9 +376,7 @@ def _tube_wall_distance(tube: Tube | None, z: int, j: float, i: float, sy: float
     return abs(float(np.hypot(j - r, i - c)) * sy - radius)
 
 
-def _tube_centre_distance(tube: Tube | None, z: int, j: float, i: float, sy: float) -> float:
-    if tube is None:
-        return math.inf
+def _tube_centre_distance(tube: _TubeSlices, z: int, j: float, i: float, sy: float) -> float:
     hit = tube.at(z)
     if hit is None:
         return math.inf
@@ -632,6 +642,7 @@ def detect_coronary_calcium(volume: CTVolume, candidates: CandidateSet) -> Coron
     # candidate and feature)
     columns = {name: np.asarray(values, dtype=np.float64).tolist() for name, values in bulk.items()}
     names = [name for name in bulk if name[0] != "_"]
+    tubes = (_TubeSlices(maps.descending), _TubeSlices(maps.ascending))
     named = [columns[name] for name in names]
     for k, cand in enumerate(candidates.candidates):
         feat = dict(zip(names, [column[k] for column in named], strict=True))
@@ -650,6 +661,7 @@ def detect_coronary_calcium(volume: CTVolume, candidates: CandidateSet) -> Coron
             np.array([bulk["_run_x"][k], bulk["_run_y"][k], bulk["_run_z"][k]])
             if "_run_x" in bulk
             else None,
+            tubes,
         )
         if label.excluded is ExclusionReason.METAL:
             metal_ids.append(cand.lesion_id)
@@ -881,7 +893,11 @@ def _decide(
     sigma: float,
     surroundings: Callable[[], tuple[float, float]],
     run: npt.NDArray[np.float64] | None = None,
+    tubes: tuple[_TubeSlices, _TubeSlices] | None = None,
 ) -> LesionLabel:
+    if tubes is None:
+        tubes = (_TubeSlices(maps.descending), _TubeSlices(maps.ascending))
+    descending, ascending = tubes
     sy = coarse.spacing_mm[1]
     _, cj, ci = centre
     z_index = round(centre[0])
@@ -904,15 +920,15 @@ def _decide(
             detail="in the chest wall or spine, outside the lungs' hull (rib, sternum, "
             "vertebra or costal cartilage)",
         )
-    desc_wall = _tube_wall_distance(maps.descending, z_index, cj, ci, sy)
+    desc_wall = _tube_wall_distance(descending, z_index, cj, ci, sy)
     if desc_wall <= AORTIC_WALL_MARGIN_MM or (
-        _tube_centre_distance(maps.descending, z_index, cj, ci, sy) < desc_wall
+        _tube_centre_distance(descending, z_index, cj, ci, sy) < desc_wall
     ):
         return LesionLabel(
             excluded=ExclusionReason.AORTA,
             detail=f"wall of the descending aorta ({desc_wall:.1f} mm from the tracked wall)",
         )
-    asc_wall = _tube_wall_distance(maps.ascending, z_index, cj, ci, sy)
+    asc_wall = _tube_wall_distance(ascending, z_index, cj, ci, sy)
     near_ostia = (
         frame is not None
         and frame.aorta_radius_mm > 0
