@@ -30,12 +30,15 @@ text; the detector's idea follows the anatomy listed in issue 3 of this project.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 from scipy import ndimage
+from scipy.sparse import coo_matrix
+from scipy.sparse.csgraph import connected_components
 from scipy.spatial import ConvexHull, QhullError, cKDTree
 
 from scoring.coronary.frame import CoarseGrid
@@ -163,8 +166,8 @@ class AnatomyMaps:
     outside_air: npt.NDArray[np.bool_]
     cavity: npt.NDArray[np.bool_]
     heart: npt.NDArray[np.bool_]
-    depth_mm: npt.NDArray[np.float32]
-    """Distance (mm) from each heart voxel to the nearest non-heart voxel; 0 outside."""
+    depth_mm: HeartDepth
+    """Distance (mm) from a heart voxel to the nearest non-heart voxel; 0 outside."""
     heart_distance: SetDistance
     """Distance (mm) from a voxel outside the heart to the heart; 0 inside."""
     descending: Tube | None
@@ -192,9 +195,15 @@ def _disk(radius_px: int) -> npt.NDArray[np.bool_]:
 def _box(mask: npt.NDArray[np.bool_], grow: tuple[int, int, int]) -> tuple[slice, slice, slice]:
     """Bounding box of a non-empty ``mask`` grown by ``grow`` voxels per axis (clipped)."""
     box = []
+    inside = mask
     for axis in range(3):
-        present = np.flatnonzero(mask.any(axis=tuple(a for a in range(3) if a != axis)))
-        box.append(slice(max(int(present[0]) - grow[axis], 0), int(present[-1]) + grow[axis] + 1))
+        present = np.flatnonzero(inside.any(axis=tuple(a for a in range(3) if a != axis)))
+        first, last = int(present[0]), int(present[-1])
+        box.append(slice(max(first - grow[axis], 0), last + grow[axis] + 1))
+        # the next axes' extents are found within this one's (a smaller array to reduce)
+        cut = [slice(None)] * 3
+        cut[axis] = slice(first, last + 1)
+        inside = inside[tuple(cut)]
     return box[0], box[1], box[2]
 
 
@@ -203,15 +212,104 @@ def _opening_px(coarse: CoarseGrid) -> int:
     return max(1, round(HEART_OPENING_MM / coarse.spacing_mm[1]))
 
 
+_CROSS = np.array([[False, True, False], [True, True, True], [False, True, False]])
+
+
+@functools.cache
+def _row_runs(structure: bytes, n_rows: int, n_cols: int) -> tuple[tuple[int, int], ...]:
+    """``(row offset, half-width)`` of every non-empty row of a centred 2-D boolean structure
+    (given by its bytes and shape) whose rows are centred runs."""
+    rows = np.frombuffer(structure, dtype=bool).reshape(n_rows, n_cols)
+    runs = []
+    for dy in range(-(n_rows // 2), n_rows // 2 + 1):
+        run = np.flatnonzero(rows[dy + n_rows // 2])
+        if run.size:
+            runs.append((dy, int(run[-1]) - n_cols // 2))
+    return tuple(runs)
+
+
+def _in_plane(
+    mask: npt.NDArray[np.bool_], structure: npt.NDArray[np.bool_], erode: bool
+) -> npt.NDArray[np.bool_]:
+    """Binary erosion or dilation of the last two axes of ``mask`` (one slice or a stack) by a
+    symmetric 2-D ``structure`` whose rows are centred runs (a disk or a cross), pixels outside
+    the image counting as background: what :func:`scipy.ndimage.binary_erosion` and
+    :func:`~scipy.ndimage.binary_dilation` give with ``structure`` (as a structure of depth 1
+    for a stack), with a few whole-array shifts instead of a pass over the structure per pixel.
+
+    The structure is the union (for an erosion, the intersection) of its rows: each row is a
+    run of ``2 * half + 1`` pixels, handled by shifting along the rows, and each row's result is
+    then shifted into place along the columns.
+    """
+    height, width = mask.shape[-2:]
+    if structure.shape == (3, 3) and np.array_equal(structure, _CROSS):
+        # the 4-connected cross, the commonest structure: four shifts
+        out = mask.copy()
+        if erode:
+            out[..., 1:, :] &= mask[..., :-1, :]
+            out[..., :-1, :] &= mask[..., 1:, :]
+            out[..., :, 1:] &= mask[..., :, :-1]
+            out[..., :, :-1] &= mask[..., :, 1:]
+            out[..., 0, :] = out[..., -1, :] = False
+            out[..., :, 0] = out[..., :, -1] = False
+        else:
+            out[..., 1:, :] |= mask[..., :-1, :]
+            out[..., :-1, :] |= mask[..., 1:, :]
+            out[..., :, 1:] |= mask[..., :, :-1]
+            out[..., :, :-1] |= mask[..., :, 1:]
+        return out
+    runs = _row_runs(structure.tobytes(), structure.shape[0], structure.shape[1])
+    # along the rows: the run of every half-width, grown from the narrower one
+    along = {0: mask}
+    current = mask
+    for half in range(1, max(h for _, h in runs) + 1):
+        current = current.copy()
+        if half < width:
+            if erode:
+                current[..., half:] &= mask[..., :-half]
+                current[..., :-half] &= mask[..., half:]
+                current[..., :half] = False
+                current[..., -half:] = False
+            else:
+                current[..., half:] |= mask[..., :-half]
+                current[..., :-half] |= mask[..., half:]
+        elif erode:
+            current[...] = False
+        along[half] = current
+    out = np.full(mask.shape, erode, dtype=bool)
+    for dy, half in runs:
+        row = along[half]
+        if abs(dy) >= height:
+            if erode:
+                out[...] = False
+            continue
+        if erode:
+            # out[y] needs row[y + dy]: beyond the image there is only background
+            if dy > 0:
+                out[..., : height - dy, :] &= row[..., dy:, :]
+                out[..., height - dy :, :] = False
+            elif dy < 0:
+                out[..., -dy:, :] &= row[..., :dy, :]
+                out[..., :-dy, :] = False
+            else:
+                out &= row
+        elif dy > 0:
+            out[..., dy:, :] |= row[..., : height - dy, :]
+        elif dy < 0:
+            out[..., :dy, :] |= row[..., -dy:, :]
+        else:
+            out |= row
+    return out
+
+
 def _per_slice(
     op: str, mask: npt.NDArray[np.bool_], structure: npt.NDArray[np.bool_]
 ) -> npt.NDArray[np.bool_]:
     """2-D binary morphology applied to every slice at once (3-D structure of depth 1)."""
-    st = structure[None]
     if op == "erode":
-        return np.asarray(ndimage.binary_erosion(mask, st))
+        return _in_plane(mask, structure, erode=True)
     if op == "dilate":
-        return np.asarray(ndimage.binary_dilation(mask, st))
+        return _in_plane(mask, structure, erode=False)
     if op == "fill":
         # Holes: background not connected (8-connected in the slice, as binary_fill_holes with
         # this in-plane structure would grow it) to the slice's border. One labelling of all
@@ -238,13 +336,13 @@ def _lungs(coarse: CoarseGrid) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bo
     at_edge: set[int] = set()
     for edge in (labels[:, 0, :], labels[:, -1, :], labels[:, :, 0], labels[:, :, -1]):
         at_edge |= set(np.unique(edge).tolist())
-    sizes = np.bincount(labels.ravel(), minlength=n + 1)
+    # sizes and sums over the air voxels only, in raster order (the same sums per body)
+    air_labels = labels[air]
+    sizes = np.bincount(air_labels, minlength=n + 1)
     # Air at an image edge is outside the patient when it is pure air; lung parenchyma cut by
     # the field of view (on any side: a small field of view cuts both lungs) is denser (about
     # -850 HU). Its position alone does not tell: the field of view may be centred anywhere.
-    mean_hu = np.bincount(labels.ravel(), weights=hu.ravel(), minlength=n + 1) / np.maximum(
-        sizes, 1
-    )
+    mean_hu = np.bincount(air_labels, weights=hu[air], minlength=n + 1) / np.maximum(sizes, 1)
     outside_ids = {k for k in at_edge if k > 0 and mean_hu[k] < OUTSIDE_AIR_HU}
     voxel_ml = float(np.prod(coarse.spacing_mm)) / 1000.0
     keep = sizes * voxel_ml >= MIN_LUNG_ML
@@ -252,7 +350,21 @@ def _lungs(coarse: CoarseGrid) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.bo
     is_outside = np.zeros(n + 1, dtype=bool)
     is_outside[list(outside_ids)] = True
     keep &= ~is_outside
-    return keep[labels], is_outside[labels]
+    return _members(labels, keep), _members(labels, is_outside)
+
+
+def _members(
+    labels: npt.NDArray[np.integer], chosen: npt.NDArray[np.bool_]
+) -> npt.NDArray[np.bool_]:
+    """``chosen[labels]``: by comparisons when few labels are chosen (the lungs, the air
+    outside), which is cheaper than gathering from the table at every voxel."""
+    ids = np.flatnonzero(chosen)
+    if ids.size > 4:
+        return np.asarray(chosen[labels])
+    out = np.zeros(labels.shape, dtype=bool)
+    for k in ids.tolist():
+        out |= labels == k
+    return out
 
 
 def _fill_convex(
@@ -273,9 +385,24 @@ def _fill_convex(
     cols = start[None, :, 1] + t * (end[:, 1] - start[:, 1])[None, :]
     lo = np.where(crossing, cols, np.inf).min(axis=1)
     hi = np.where(crossing, cols, -np.inf).max(axis=1)
-    for row, a, b in zip(rows.astype(int).tolist(), lo.tolist(), hi.tolist(), strict=True):
-        if a <= b:
-            out[row, max(math.ceil(a - 0.5), 0) : min(math.floor(b + 0.5), shape[1] - 1) + 1] = True
+    spans = lo <= hi
+    first = np.maximum(np.ceil(lo[spans] - 0.5), 0.0)
+    last = np.minimum(np.floor(hi[spans] + 0.5), shape[1] - 1)
+    columns = np.arange(shape[1])
+    out[rows[spans].astype(np.int64)] = (columns >= first[:, None]) & (columns <= last[:, None])
+    return out
+
+
+def _eroded_4(plane: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
+    """Binary erosion of a 2-D mask by the 4-connected cross, pixels outside the image counting
+    as background (as :func:`scipy.ndimage.binary_erosion` with its default structure)."""
+    out = plane.copy()
+    out[1:] &= plane[:-1]
+    out[:-1] &= plane[1:]
+    out[:, 1:] &= plane[:, :-1]
+    out[:, :-1] &= plane[:, 1:]
+    out[0] = out[-1] = False
+    out[:, 0] = out[:, -1] = False
     return out
 
 
@@ -283,12 +410,15 @@ def _cavity(lungs: npt.NDArray[np.bool_], coarse: CoarseGrid) -> npt.NDArray[np.
     """Convex hull of the lungs, per slab of slices (lungs of neighbouring slices included)."""
     window = max(1, round(CAVITY_Z_WINDOW_MM / coarse.spacing_mm[0]))
     slab = max(1, window // 2)
-    merged = ndimage.maximum_filter1d(lungs.astype(np.uint8), size=2 * window + 1, axis=0) > 0
     n_z = lungs.shape[0]
     cavity = np.zeros_like(lungs)
     for z0 in range(0, n_z, slab):
-        plane = np.asarray(merged[z0 : z0 + slab].any(axis=0), dtype=bool)
-        points = np.argwhere(plane & ~ndimage.binary_erosion(plane)).astype(np.float64)
+        # the lungs of every slice within the window of any slice of the slab (at the ends of
+        # the scan, the window's slices that exist)
+        plane = np.asarray(
+            lungs[max(z0 - window, 0) : min(z0 + slab + window, n_z)].any(axis=0), dtype=bool
+        )
+        points = np.argwhere(plane & ~_eroded_4(plane)).astype(np.float64)
         if points.shape[0] < 8:
             continue
         try:
@@ -319,7 +449,7 @@ def _tissue(
         # only specks enclosed by tissue in their slice: none of their pixels is next to lung,
         # air outside or bone (the speck's own neighbours are speck or tissue)
         other = ~tissue & ~specks
-        next_to_other = ndimage.binary_dilation(other, in_plane) & specks
+        next_to_other = _in_plane(other, _disk(1), erode=False) & specks
         small[labels[next_to_other]] = False
         small[0] = False
         tissue |= small[labels]
@@ -331,7 +461,7 @@ def _split_from(
 ) -> npt.NDArray[np.bool_]:
     """The part of ``region`` that continues ``previous``, cut off at necks narrower than
     ``disk`` (where the heart touches the liver or the chest wall)."""
-    labels, n = ndimage.label(ndimage.binary_erosion(region, disk))
+    labels, n = ndimage.label(_in_plane(region, disk, erode=True))
     if n == 0:
         return region
     overlap = np.bincount(labels[previous], minlength=n + 1)
@@ -340,7 +470,7 @@ def _split_from(
     keep[0] = False
     if not keep.any():
         return region
-    return np.asarray(ndimage.binary_dilation(keep[labels], disk) & region)
+    return np.asarray(_in_plane(keep[labels], disk, erode=False) & region)
 
 
 def _heart(
@@ -390,6 +520,7 @@ def _heart(
     split_disk = _disk(max(2, round(2 * HEART_OPENING_MM / coarse.spacing_mm[1])))
     up_limit = z0 + max(1, round(HEART_ABOVE_ROOT_MM / coarse.spacing_mm[0]))
     shrink_disk = _disk(max(1, round(HEART_APICAL_STEP_MM / coarse.spacing_mm[1])))
+    cross = _disk(1)
     for step, stop in ((-1, -1), (1, min(n_z, up_limit + 1))):
         previous = start
         widest = int(np.count_nonzero(start))
@@ -398,7 +529,7 @@ def _heart(
             labels, n = plane_labels[z]
             if n == 0:
                 break
-            touching = labels[ndimage.binary_dilation(previous)]
+            touching = labels[_in_plane(previous, cross, erode=False)]
             touching = touching[touching > 0]
             if touching.size == 0:
                 break
@@ -415,7 +546,7 @@ def _heart(
                 ):
                     # below its widest section the heart narrows toward the apex: growth here
                     # is the liver or the diaphragm beneath it
-                    current &= ndimage.binary_dilation(previous, shrink_disk)
+                    current &= _in_plane(previous, shrink_disk, erode=False)
             if not current.any():
                 break
             heart_core[z] = current
@@ -434,20 +565,22 @@ def _heart(
     return heart | heart_core
 
 
-def _noise_sd(
-    canonical_hu: npt.NDArray[np.generic], factor: int, depth: npt.NDArray[np.float32]
-) -> float:
+def _noise_sd(canonical_hu: npt.NDArray[np.generic], factor: int, depth: HeartDepth) -> float:
     """Median over slices of the HU standard deviation inside the heart, away from its surface
     (blood and myocardium have nearly one attenuation without contrast)."""
-    deep = depth > 2 * HEART_OPENING_MM
-    if np.count_nonzero(deep) < 20:
-        deep = depth > 0
-    if not np.any(deep):
+    if depth.box is None:
         return float("nan")
-    n_z, n_y, n_x = deep.shape
+    # the heart's box holds every deep voxel (listed in the grid's raster order)
+    deep = depth.deeper_than(2 * HEART_OPENING_MM)[depth.box]
+    if np.count_nonzero(deep) < 20:
+        deep = depth.heart[depth.box]
+    n_z, n_y, n_x = depth.heart.shape
     # the fine pixels of every deep coarse block, gathered at once: (blocks, factor, factor)
     blocks = canonical_hu[:, : n_y * factor, : n_x * factor].reshape(n_z, n_y, factor, n_x, factor)
     zs, js, is_ = np.nonzero(deep)
+    zs += depth.box[0].start
+    js += depth.box[1].start
+    is_ += depth.box[2].start
     pixels = np.asarray(blocks[zs, js, :, is_, :], dtype=np.float64).reshape(zs.size, -1)
     per_block = pixels.shape[1]
     count = np.bincount(zs, minlength=n_z) * per_block
@@ -461,6 +594,23 @@ def _noise_sd(
     return float(np.median(np.sqrt(variance)))
 
 
+def _max_5x5(values: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    """Maximum over the 5 x 5 in-plane neighbourhood, cut at the image's edge (what
+    :func:`scipy.ndimage.maximum_filter` of size ``(1, 5, 5)`` gives: its reflection at the
+    edge repeats pixels of the neighbourhood), by shifted maxima along each in-plane axis."""
+    out = values
+    for axis in (1, 2):
+        spread = out.copy()
+        for shift in (1, 2):
+            head = [slice(None)] * 3
+            tail = [slice(None)] * 3
+            head[axis], tail[axis] = slice(shift, None), slice(None, -shift)
+            np.maximum(spread[tuple(head)], out[tuple(tail)], out=spread[tuple(head)])
+            np.maximum(spread[tuple(tail)], out[tuple(head)], out=spread[tuple(tail)])
+        out = spread
+    return out
+
+
 def _maxima_3d(
     dist_mm: npt.NDArray[np.float32], lo: float, hi: float, where: npt.NDArray[np.bool_]
 ) -> dict[int, list[tuple[float, float, float]]]:
@@ -470,16 +620,27 @@ def _maxima_3d(
     out: dict[int, list[tuple[float, float, float]]] = {}
     if not peaks.any():
         return out
-    peaks &= dist_mm == ndimage.maximum_filter(dist_mm, size=(1, 5, 5))
-    in_plane = np.zeros((3, 3, 3), dtype=bool)
-    in_plane[1] = True
-    labels, n = ndimage.label(peaks, structure=in_plane)
-    if n == 0:
+    peaks &= dist_mm == _max_5x5(dist_mm)
+    zs, rs, cs = np.nonzero(peaks)
+    if zs.size == 0:
         return out
     # Connected pixels that each equal the maximum of their neighbourhood hold the same value:
-    # a plateau's value is its maximum and its centroid its position.
-    zs, rs, cs = np.nonzero(labels)
-    ids = labels[zs, rs, cs] - 1
+    # a plateau's value is its maximum and its centroid its position. The peaks are few: their
+    # plateaus (8-connected in the slice) are found from the list of their pixels, numbered by
+    # their first pixel in raster order as scipy.ndimage.label numbers them.
+    n_rows, n_cols = dist_mm.shape[1:]
+    keys = (zs * n_rows + rs) * n_cols + cs
+    pixel = np.arange(zs.size)
+    links = [np.zeros(0, dtype=np.int64)] * 2
+    for dr, dc in ((0, 1), (1, -1), (1, 0), (1, 1)):
+        inside = (rs + dr < n_rows) & (cs + dc >= 0) & (cs + dc < n_cols)
+        at = np.minimum(np.searchsorted(keys, keys + dr * n_cols + dc), zs.size - 1)
+        linked = inside & (keys[at] == keys + dr * n_cols + dc)
+        links = [np.concatenate([links[0], pixel[linked]]), np.concatenate([links[1], at[linked]])]
+    graph = coo_matrix(
+        (np.ones(links[0].size, dtype=np.int8), (links[0], links[1])), shape=(zs.size, zs.size)
+    )
+    n, ids = connected_components(graph, directed=False)
     counts = np.bincount(ids, minlength=n).astype(np.float64)
     rows = np.bincount(ids, weights=rs, minlength=n) / counts
     cols = np.bincount(ids, weights=cs, minlength=n) / counts
@@ -510,13 +671,15 @@ def _tubes(
     in_plane = np.zeros((3, 3, 3), dtype=bool)
     in_plane[1] = True
     dense_labels, n_dense = ndimage.label(dense, structure=in_plane)
+    dense_small = np.zeros_like(dense)
     if n_dense:
-        dense_sizes = np.bincount(dense_labels.ravel(), minlength=n_dense + 1)
+        # bone and calcium are a small part of the grid: sizes and lookups over their voxels
+        where = np.nonzero(dense)
+        labels_there = dense_labels[where]
+        dense_sizes = np.bincount(labels_there, minlength=n_dense + 1)
         small = dense_sizes * sy * sx <= SMALL_DENSE_MM2
         small[0] = False
-        dense_small = small[dense_labels]
-    else:
-        dense_small = np.zeros_like(dense)
+        dense_small[where] = small[labels_there]
     tissue = ((hu > FAT_TISSUE_HU) & ~dense | dense_small) & ~lungs & ~outside_air
     step_px = max(AORTA_STEP_MM_PER_MM * sz, 2.0 * sy) / sy + 1.0
     rows = np.flatnonzero(cavity.any(axis=(0, 2)))
@@ -591,7 +754,8 @@ def _spine_centre(coarse: CoarseGrid, cavity: npt.NDArray[np.bool_]) -> tuple[fl
     labels, n = ndimage.label(bone, in_plane)
     if n == 0:
         return None
-    zs, rs, cs = np.nonzero(labels)
+    # the labelled pixels are the bone pixels (listed faster from the boolean mask)
+    zs, rs, cs = np.nonzero(bone)
     ids = labels[zs, rs, cs]
     sizes = np.bincount(ids, minlength=n + 1)
     rows = np.bincount(ids, weights=rs, minlength=n + 1) / np.maximum(sizes, 1)
@@ -754,16 +918,26 @@ class SetDistance:
     def __init__(self, members: npt.NDArray[np.bool_], spacing_mm: tuple[float, float, float]):
         self._members = members
         self._spacing = np.asarray(spacing_mm, dtype=np.float64)
-        outside = ~members
-        border = np.zeros_like(members)
-        for axis in range(3):
-            lo = [slice(None)] * 3
-            hi = [slice(None)] * 3
-            lo[axis], hi[axis] = slice(0, -1), slice(1, None)
-            border[tuple(lo)] |= outside[tuple(hi)]
-            border[tuple(hi)] |= outside[tuple(lo)]
-        points = np.argwhere(members & border).astype(np.float64) * self._spacing
-        self._tree = cKDTree(points) if points.shape[0] else None
+        points = np.zeros((0, 3), dtype=np.float64)
+        if members.any():
+            # Only the set's bounding box grown by one voxel holds its members and their
+            # neighbours; its raster order is the grid's, so the points (and the tree) are the
+            # same as from the whole grid.
+            window = _box(members, (1, 1, 1))
+            sub = members[window]
+            outside = ~sub
+            border = np.zeros_like(sub)
+            for axis in range(3):
+                lo = [slice(None)] * 3
+                hi = [slice(None)] * 3
+                lo[axis], hi[axis] = slice(0, -1), slice(1, None)
+                border[tuple(lo)] |= outside[tuple(hi)]
+                border[tuple(hi)] |= outside[tuple(lo)]
+            offset = np.array([s.start for s in window], dtype=np.int64)
+            points = (np.argwhere(sub & border) + offset).astype(np.float64) * self._spacing
+        # an unbalanced tree (split at the middle of each box) is built about twice as fast, and
+        # a nearest-neighbour query is exact whatever the tree's shape
+        self._tree = cKDTree(points, balanced_tree=False) if points.shape[0] else None
         self._lo = points.min(axis=0) if points.shape[0] else np.zeros(3)
         self._hi = points.max(axis=0) if points.shape[0] else np.zeros(3)
 
@@ -811,20 +985,137 @@ def _grown_box(
     return out
 
 
-def _depth_map(heart: npt.NDArray[np.bool_], coarse: CoarseGrid) -> npt.NDArray[np.float32]:
-    """Depth (mm) of each heart voxel below its surface (distance to the nearest voxel outside
-    the heart); 0 outside. Computed in the heart's bounding box grown by one voxel, which holds
-    every voxel nearest to a heart voxel."""
-    depth = np.zeros(heart.shape, np.float32)
-    if not heart.any():
-        return depth
-    window = _box(heart, (1, 1, 1))
-    sub = heart[window]
-    padded = np.pad(sub, 1)
-    depth[window] = ndimage.distance_transform_edt(padded, sampling=coarse.spacing_mm)[
-        1:-1, 1:-1, 1:-1
-    ]
-    return depth
+def _edt_mm(
+    offsets: npt.NDArray[np.integer], spacing_mm: npt.NDArray[np.float64]
+) -> npt.NDArray[np.float64]:
+    """Lengths (mm) of integer voxel offsets ``(..., 3)``, with the operations and rounding of
+    :func:`scipy.ndimage.distance_transform_edt` (each offset scaled by its axis' spacing,
+    squared, summed in axis order, square root)."""
+    scaled = offsets.astype(np.float64) * spacing_mm
+    squared = scaled * scaled
+    return np.asarray(np.sqrt((squared[..., 0] + squared[..., 1]) + squared[..., 2]))
+
+
+class HeartDepth:
+    """Depth (mm) of heart voxels below the heart's surface: the distance to the nearest voxel
+    outside the heart (voxels beyond the grid's faces count as outside); 0 outside the heart.
+
+    The values of the Euclidean distance transform of the heart (:func:`_edt_mm` of the offset
+    to the nearest outside voxel, as float32) without computing it at every voxel: the depth is
+    asked at candidate voxels (:meth:`at`) and compared with one depth everywhere
+    (:meth:`deeper_than`).
+
+    Notes
+    -----
+    The outside voxel nearest to a heart voxel is 6-adjacent to a heart voxel (see
+    :class:`SetDistance`): a k-d tree of those voxels lists the nearest few, and the depth is the
+    smallest :func:`_edt_mm` among them (ties between offsets of equal length, whose rounded
+    lengths may differ in the last bit, are all among them; more are listed while the farthest
+    listed is still as near as the nearest). The transform gives that same smallest value (checked
+    on every heart voxel of the cached evaluation studies).
+    """
+
+    #: Nearest outside voxels listed per query at first.
+    _NEIGHBOURS = 12
+
+    def __init__(self, heart: npt.NDArray[np.bool_], spacing_mm: tuple[float, float, float]):
+        self._heart = heart
+        self._spacing = np.asarray(spacing_mm, dtype=np.float64)
+        self._tree: cKDTree | None = None
+        self._outside = np.zeros((0, 3), dtype=np.int64)
+        self._box: tuple[slice, slice, slice] | None = None
+        if not heart.any():
+            return
+        self._box = _box(heart, (0, 0, 0))
+        # the heart's box grown by one voxel, padded by one more (beyond the grid's faces)
+        window = _box(heart, (1, 1, 1))
+        padded = np.pad(heart[window], 1)
+        touching = np.zeros_like(padded)
+        for axis in range(3):
+            lo = [slice(None)] * 3
+            hi = [slice(None)] * 3
+            lo[axis], hi[axis] = slice(0, -1), slice(1, None)
+            touching[tuple(lo)] |= padded[tuple(hi)]
+            touching[tuple(hi)] |= padded[tuple(lo)]
+        offset = np.array([s.start - 1 for s in window], dtype=np.int64)
+        self._outside = np.argwhere(touching & ~padded) + offset
+        self._tree = cKDTree(self._outside * self._spacing, balanced_tree=False)
+
+    @property
+    def heart(self) -> npt.NDArray[np.bool_]:
+        """The heart mask the depth is measured in."""
+        return self._heart
+
+    @property
+    def box(self) -> tuple[slice, slice, slice] | None:
+        """The heart's bounding box; ``None`` without a heart."""
+        return self._box
+
+    def at(
+        self,
+        z: npt.NDArray[np.integer],
+        j: npt.NDArray[np.integer],
+        i: npt.NDArray[np.integer],
+    ) -> npt.NDArray[np.float32]:
+        """Depths (mm) at coarse voxels ``(z, j, i)`` inside the grid; 0 outside the heart."""
+        out = np.zeros(np.shape(z), dtype=np.float32)
+        inside = self._heart[z, j, i]
+        if self._tree is None or not inside.any():
+            return out
+        flat = np.ravel_multi_index((z[inside], j[inside], i[inside]), self._heart.shape)
+        unique, inverse = np.unique(flat, return_inverse=True)
+        points = np.stack(np.unravel_index(unique, self._heart.shape), axis=1).astype(np.int64)
+        depth = np.zeros(unique.size, dtype=np.float64)
+        todo = np.arange(unique.size)
+        k = self._NEIGHBOURS
+        while todo.size:
+            k = min(k, self._outside.shape[0])
+            listed, nearest = self._tree.query(points[todo] * self._spacing, k=k)
+            listed = np.asarray(listed, dtype=np.float64).reshape(todo.size, -1)
+            nearest = np.asarray(nearest, dtype=np.int64).reshape(todo.size, -1)
+            lengths = _edt_mm(self._outside[nearest] - points[todo, None, :], self._spacing)
+            depth[todo] = lengths.min(axis=1)
+            # every outside voxel as near as the nearest must have been listed
+            short = (listed[:, -1] <= listed[:, 0] * (1.0 + 1e-9)) & (k < self._outside.shape[0])
+            todo = todo[short]
+            k *= 4
+        out[inside] = depth[inverse.reshape(-1)]
+        return out
+
+    def deeper_than(self, depth_mm: float) -> npt.NDArray[np.bool_]:
+        """Heart voxels deeper than ``depth_mm``: those with no outside voxel at an offset whose
+        length (:func:`_edt_mm`, as float32, as the depth is kept) is at most ``depth_mm``; an
+        erosion of the heart by those offsets, slice offset by slice offset."""
+        deep = np.zeros_like(self._heart)
+        if self._box is None:
+            return deep
+        reach = [math.ceil(depth_mm / spacing) + 1 for spacing in self._spacing]
+        grid = np.stack(np.meshgrid(*[np.arange(-r, r + 1) for r in reach], indexing="ij"), axis=-1)
+        near = _edt_mm(grid, self._spacing).astype(np.float32) <= depth_mm
+        # outside the heart's box there is no heart: the box (and the grid's faces) bounds it
+        window = self._box
+        heart = self._heart[window]
+        n_z = heart.shape[0]
+        kept = heart.copy()
+        for dz in range(-reach[0], reach[0] + 1):
+            layer = near[dz + reach[0]]
+            if not layer.any():
+                continue
+            if abs(dz) >= n_z:
+                kept[...] = False
+                break
+            eroded = _in_plane(heart, layer, erode=True)
+            # kept[z] needs eroded[z + dz]; beyond the box there is no heart
+            if dz > 0:
+                kept[: n_z - dz] &= eroded[dz:]
+                kept[n_z - dz :] = False
+            elif dz < 0:
+                kept[-dz:] &= eroded[:dz]
+                kept[:-dz] = False
+            else:
+                kept &= eroded
+        deep[window] = kept
+        return deep
 
 
 def find_anatomy(coarse: CoarseGrid, canonical_hu: npt.NDArray[np.generic]) -> AnatomyMaps:
@@ -879,7 +1170,7 @@ def find_anatomy(coarse: CoarseGrid, canonical_hu: npt.NDArray[np.generic]) -> A
     heart = _heart(coarse, tissue, core, cavity, seed)
     if not heart.any():
         problems.append("no heart found between the lungs")
-    depth = _depth_map(heart, coarse)
+    depth = HeartDepth(heart, coarse.spacing_mm)
     return AnatomyMaps(
         lungs=lungs,
         outside_air=outside_air,

@@ -49,7 +49,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import numpy.typing as npt
-from scipy import ndimage
 
 from scoring.coronary.anatomy import (
     HEART_DISTANCE_CAP_MM,
@@ -305,11 +304,30 @@ def _canonical_mm(
     return np.stack([(ii * f + half) * sx / f, (jj * f + half) * sy / f, zz * sz], axis=-1)
 
 
-def _cardiac_frame(maps: AnatomyMaps, coarse: CoarseGrid) -> _Frame | None:
-    if not maps.heart.any():
+@dataclass(frozen=True, slots=True)
+class _HeartVoxels:
+    """The heart's coarse voxels (raster order) and their canonical mm, listed once for the
+    cardiac frame and the anatomy record."""
+
+    z: npt.NDArray[np.intp]
+    j: npt.NDArray[np.intp]
+    i: npt.NDArray[np.intp]
+    mm: npt.NDArray[np.float64]
+
+    @classmethod
+    def of(cls, maps: AnatomyMaps, coarse: CoarseGrid) -> _HeartVoxels:
+        zz, jj, ii = np.nonzero(maps.heart)
+        return cls(zz, jj, ii, _canonical_mm(coarse, zz, jj, ii))
+
+
+def _cardiac_frame(
+    maps: AnatomyMaps, coarse: CoarseGrid, heart: _HeartVoxels | None = None
+) -> _Frame | None:
+    if heart is None:
+        heart = _HeartVoxels.of(maps, coarse)
+    if heart.z.size == 0:
         return None
-    zz, jj, ii = np.nonzero(maps.heart)
-    points = _canonical_mm(coarse, zz, jj, ii)
+    points = heart.mm
     heart_centre = points.mean(axis=0)
     if maps.root is None or maps.root_radius_mm is None or maps.root_direction is None:
         # No ascending aorta: the frame's origin is the middle of the heart's top (its base,
@@ -358,10 +376,22 @@ def _cardiac_frame(maps: AnatomyMaps, coarse: CoarseGrid) -> _Frame | None:
     )
 
 
-def _tube_wall_distance(tube: Tube | None, z: int, j: float, i: float, sy: float) -> float:
+class _TubeSlices:
+    """:meth:`Tube.at` of one tracked tube (or none), found once per slice: many candidates
+    share a slice."""
+
+    def __init__(self, tube: Tube | None) -> None:
+        self._tube = tube
+        self._at: dict[int, tuple[float, float, float] | None] = {}
+
+    def at(self, z: int) -> tuple[float, float, float] | None:
+        if z not in self._at:
+            self._at[z] = self._tube.at(z) if self._tube is not None else None
+        return self._at[z]
+
+
+def _tube_wall_distance(tube: _TubeSlices, z: int, j: float, i: float, sy: float) -> float:
     """Distance (mm) of a point from the wall of a tracked tube in slice ``z``; inf if absent."""
-    if tube is None:
-        return math.inf
     hit = tube.at(z)
     if hit is None:
         return math.inf
@@ -369,9 +399,7 @@ def _tube_wall_distance(tube: Tube | None, z: int, j: float, i: float, sy: float
     return abs(float(np.hypot(j - r, i - c)) * sy - radius)
 
 
-def _tube_centre_distance(tube: Tube | None, z: int, j: float, i: float, sy: float) -> float:
-    if tube is None:
-        return math.inf
+def _tube_centre_distance(tube: _TubeSlices, z: int, j: float, i: float, sy: float) -> float:
     hit = tube.at(z)
     if hit is None:
         return math.inf
@@ -436,6 +464,21 @@ def _artery(
     return Artery.LCX, f"left lateral wall, circumflex territory ({where})"
 
 
+#: Candidates with up to this many (pixel, ring offset) pairs have their rings listed pixel by
+#: pixel; larger ones are dilated in windows (the same rings, at a cost that grows with the area).
+RING_PAIRS_LISTED = 40_000
+
+
+@functools.cache
+def _ring_disk(spacing_mm: tuple[float, float]) -> npt.NDArray[np.bool_]:
+    """In-plane disk of radius :data:`RING_MM` for pixels of ``spacing_mm`` (rows, columns)."""
+    reach = max(1, math.ceil(RING_MM / min(spacing_mm)))
+    yy, xx = np.mgrid[-reach : reach + 1, -reach : reach + 1]
+    disk = np.asarray((yy * spacing_mm[0]) ** 2 + (xx * spacing_mm[1]) ** 2 <= RING_MM**2)
+    disk.setflags(write=False)
+    return disk
+
+
 def _surroundings(
     hu: npt.NDArray[np.generic], cand: Candidate, spacing_mm: tuple[float, float], threshold: float
 ) -> tuple[float, float]:
@@ -444,26 +487,118 @@ def _surroundings(
     The ring is the candidate dilated by :data:`RING_MM` in-plane, less the candidate and any other
     pixel at or above the threshold. A coronary plaque sits in a vessel wall in epicardial fat; a
     noise blob or a valve or annulus calcification is surrounded by blood and muscle.
+
+    Notes
+    -----
+    Each 2-D component has its own ring (rings of components sharing a slice may overlap and then
+    count twice). The median and the fat share do not depend on the order in which the ring's
+    pixels are gathered, so all components are handled at once: small candidates (most of
+    them) by listing every pixel plus every disk offset, larger ones by dilating a stack of
+    windows, one per component.
     """
+    comps = cand.components
+    if not comps:
+        return TISSUE_BASELINE_HU, 0.0
     n_rows, n_cols = hu.shape[1:]
-    reach = max(1, math.ceil(RING_MM / min(spacing_mm)))
-    yy, xx = np.mgrid[-reach : reach + 1, -reach : reach + 1]
-    disk = (yy * spacing_mm[0]) ** 2 + (xx * spacing_mm[1]) ** 2 <= RING_MM**2
-    values = []
-    for comp in cand.components:
-        r0 = max(int(comp.rows.min()) - reach, 0)
-        r1 = min(int(comp.rows.max()) + reach + 1, n_rows)
-        c0 = max(int(comp.cols.min()) - reach, 0)
-        c1 = min(int(comp.cols.max()) + reach + 1, n_cols)
-        window = np.asarray(hu[comp.slice_index, r0:r1, c0:c1], dtype=np.float32)
-        mask = np.zeros(window.shape, dtype=bool)
-        mask[comp.rows - r0, comp.cols - c0] = True
-        ring = ndimage.binary_dilation(mask, disk) & ~mask & (window < threshold)
-        values.append(window[ring])
-    ring_hu = np.concatenate(values) if values else np.zeros(0, np.float32)
+    disk = _ring_disk((float(spacing_mm[0]), float(spacing_mm[1])))
+    reach = disk.shape[0] // 2
+    lengths = np.array([c.rows.size for c in comps])
+    rows = np.concatenate([c.rows for c in comps]).astype(np.int64)
+    cols = np.concatenate([c.cols for c in comps]).astype(np.int64)
+    layer = np.repeat(np.arange(len(comps)), lengths)
+    slices = np.array([c.slice_index for c in comps], dtype=np.int64)
+    if rows.size * np.count_nonzero(disk) <= RING_PAIRS_LISTED:
+        dy, dx = np.nonzero(disk)
+        ring_r = rows[:, None] + (dy - reach)[None, :]
+        ring_c = cols[:, None] + (dx - reach)[None, :]
+        in_image = (ring_r >= 0) & (ring_r < n_rows) & (ring_c >= 0) & (ring_c < n_cols)
+        keys = np.unique(((layer[:, None] * n_rows + ring_r) * n_cols + ring_c)[in_image])
+        # the candidate's own pixels are among the keys (the disk holds its centre)
+        beside = np.ones(keys.size, dtype=bool)
+        beside[np.searchsorted(keys, (layer * n_rows + rows) * n_cols + cols)] = False
+        keys = keys[beside]
+        ring_layer, in_layer = np.divmod(keys, n_rows * n_cols)
+        ring_rows, ring_cols = np.divmod(in_layer, n_cols)
+        values = np.asarray(hu[slices[ring_layer], ring_rows, ring_cols], dtype=np.float32)
+        ring_hu = values[values < threshold]
+    else:
+        ring_hu = _ring_in_windows(hu, disk, slices, layer, rows, cols, threshold)
     if ring_hu.size == 0:
         return TISSUE_BASELINE_HU, 0.0
     return float(np.median(ring_hu)), float(np.mean(ring_hu < FAT_RING_HU))
+
+
+def _ring_in_windows(
+    hu: npt.NDArray[np.generic],
+    disk: npt.NDArray[np.bool_],
+    slices: npt.NDArray[np.int64],
+    layer: npt.NDArray[np.int64],
+    rows: npt.NDArray[np.int64],
+    cols: npt.NDArray[np.int64],
+    threshold: float,
+) -> npt.NDArray[np.float32]:
+    """The ring pixels' HU (see :func:`_surroundings`), each component dilated in its own layer
+    of a stack of windows of a common size, anchored at its bounding box less the reach."""
+    n_rows, n_cols = hu.shape[1:]
+    reach = disk.shape[0] // 2
+    n_layers = slices.size
+    starts = np.flatnonzero(np.r_[True, layer[1:] != layer[:-1]])
+    row0 = np.minimum.reduceat(rows, starts) - reach
+    col0 = np.minimum.reduceat(cols, starts) - reach
+    height = int((np.maximum.reduceat(rows, starts) - row0).max()) + reach + 1
+    width = int((np.maximum.reduceat(cols, starts) - col0).max()) + reach + 1
+    mask = np.zeros((n_layers, height, width), dtype=bool)
+    mask[layer, rows - row0[layer], cols - col0[layer]] = True
+    # the disk is a stack of centred row runs: dilate along rows by each run's half-width
+    # (cumulative sums), then shift the runs into place
+    summed = np.zeros((n_layers, height, width + 1), dtype=np.int32)
+    np.cumsum(mask, axis=2, out=summed[:, :, 1:])
+    grown = np.zeros_like(mask)
+    along_row: dict[int, npt.NDArray[np.bool_]] = {}
+    for dy in range(-reach, reach + 1):
+        run = np.flatnonzero(disk[dy + reach])
+        if run.size == 0:
+            continue
+        half = int(run[-1]) - reach
+        if half not in along_row:
+            hi = np.minimum(np.arange(width) + half + 1, width)
+            lo = np.maximum(np.arange(width) - half, 0)
+            along_row[half] = summed[:, :, hi] > summed[:, :, lo]
+        spread = along_row[half]
+        if dy >= 0:
+            grown[:, dy:, :] |= spread[:, : height - dy, :]
+        else:
+            grown[:, :dy, :] |= spread[:, -dy:, :]
+    r_index = row0[:, None] + np.arange(height)[None, :]
+    c_index = col0[:, None] + np.arange(width)[None, :]
+    inside = ((r_index >= 0) & (r_index < n_rows))[:, :, None] & (
+        (c_index >= 0) & (c_index < n_cols)
+    )[:, None, :]
+    window = np.asarray(
+        hu[
+            slices[:, None, None],
+            np.clip(r_index, 0, n_rows - 1)[:, :, None],
+            np.clip(c_index, 0, n_cols - 1)[:, None, :],
+        ],
+        dtype=np.float32,
+    )
+    ring = grown & ~mask & inside & (window < threshold)
+    return np.asarray(window[ring], dtype=np.float32)
+
+
+def _lazy_surroundings(
+    hu: npt.NDArray[np.generic], cand: Candidate, spacing_mm: tuple[float, float], threshold: float
+) -> Callable[[], tuple[float, float]]:
+    """:func:`_surroundings` of a candidate, measured on the first call only (most candidates
+    are decided before their surroundings matter)."""
+    memo: list[tuple[float, float]] = []
+
+    def surroundings() -> tuple[float, float]:
+        if not memo:
+            memo.append(_surroundings(hu, cand, spacing_mm, threshold))
+        return memo[0]
+
+    return surroundings
 
 
 def _location_mm(
@@ -511,7 +646,8 @@ def detect_coronary_calcium(volume: CTVolume, candidates: CandidateSet) -> Coron
     coarse = CoarseGrid.of(canonical, frame_c)
     f = coarse.factor
     maps = find_anatomy(coarse, canonical)
-    frame = _cardiac_frame(maps, coarse)
+    heart = _HeartVoxels.of(maps, coarse)
+    frame = _cardiac_frame(maps, coarse, heart)
     warnings: list[ScoringWarning] = []
     if not frame_c.axial:
         warnings.append(
@@ -537,12 +673,16 @@ def detect_coronary_calcium(volume: CTVolume, candidates: CandidateSet) -> Coron
     features: dict[int, dict[str, float]] = {}
     metal_ids: list[int] = []
     bulk = _bulk_features(candidates, frame_c, coarse, maps, frame)
+    # the features as Python floats, column by column (one conversion per feature, not one per
+    # candidate and feature)
+    columns = {name: np.asarray(values, dtype=np.float64).tolist() for name, values in bulk.items()}
+    names = [name for name in bulk if name[0] != "_"]
+    tubes = (_TubeSlices(maps.descending), _TubeSlices(maps.ascending))
+    named = [columns[name] for name in names]
     for k, cand in enumerate(candidates.candidates):
-        feat = {name: float(values[k]) for name, values in bulk.items() if name[0] != "_"}
-        cz, cj, ci = float(bulk["_z"][k]), float(bulk["_j"][k]), float(bulk["_i"][k])
-        p = np.array(
-            [float(bulk["_x_fine"][k]) * (sx / f), float(bulk["_y_fine"][k]) * (sy / f), cz * sz]
-        )
+        feat = dict(zip(names, [column[k] for column in named], strict=True))
+        cz, cj, ci = columns["_z"][k], columns["_j"][k], columns["_i"][k]
+        p = np.array([columns["_x_fine"][k] * (sx / f), columns["_y_fine"][k] * (sy / f), cz * sz])
         label = _decide(
             cand,
             feat,
@@ -552,12 +692,11 @@ def detect_coronary_calcium(volume: CTVolume, candidates: CandidateSet) -> Coron
             (cz, cj, ci),
             coarse,
             sigma,
-            functools.cache(
-                functools.partial(_surroundings, volume.hu, cand, pixel_spacing, threshold)
-            ),
+            _lazy_surroundings(volume.hu, cand, pixel_spacing, threshold),
             np.array([bulk["_run_x"][k], bulk["_run_y"][k], bulk["_run_z"][k]])
             if "_run_x" in bulk
             else None,
+            tubes,
         )
         if label.excluded is ExclusionReason.METAL:
             metal_ids.append(cand.lesion_id)
@@ -575,7 +714,7 @@ def detect_coronary_calcium(volume: CTVolume, candidates: CandidateSet) -> Coron
     return CoronaryLabelling(
         labels=labels,
         warnings=tuple(warnings),
-        anatomy=_anatomy_record(maps, frame, coarse, frame_c, volume),
+        anatomy=_anatomy_record(maps, frame, coarse, frame_c, volume, heart),
         features=features,
     )
 
@@ -596,18 +735,29 @@ def _bulk_features(
     n = len(candidates.candidates)
     if n == 0:
         return {}
-    parts = []
-    for cand in candidates.candidates:
-        # a few hundred voxels describe a candidate's place as well as all of a vertebra's
-        zs, ys, xs = cand.voxel_indices()
-        step = max(1, zs.size // MAX_FEATURE_VOXELS)
-        parts.append((zs[::step], ys[::step], xs[::step]))
-    counts = np.array([part[0].size for part in parts], dtype=np.float64)
+    # A few hundred voxels describe a candidate's place as well as all of a vertebra's: every
+    # step-th voxel of the candidate, in the order of Candidate.voxel_indices (component by
+    # component), taken from each component without listing all of the candidate's voxels.
+    planes: list[int] = []
+    rows: list[npt.NDArray[np.int32]] = []
+    cols: list[npt.NDArray[np.int32]] = []
+    counts = np.zeros(n, dtype=np.float64)
+    for k, cand in enumerate(candidates.candidates):
+        step = max(1, sum(comp.rows.size for comp in cand.components) // MAX_FEATURE_VOXELS)
+        offset = 0
+        for comp in cand.components:
+            first = -offset % step
+            rows.append(comp.rows[first::step])
+            cols.append(comp.cols[first::step])
+            planes.append(comp.slice_index)
+            offset += comp.rows.size
+        counts[k] = -(-offset // step)
+    per_comp = np.array([part.size for part in rows], dtype=np.int64)
     ids = np.repeat(np.arange(n), counts.astype(np.int64))
     zc, yc, xc = frame_c.to_canonical(
-        np.concatenate([part[0] for part in parts]),
-        np.concatenate([part[1] for part in parts]),
-        np.concatenate([part[2] for part in parts]),
+        np.repeat(np.array(planes, dtype=np.int32), per_comp),
+        np.concatenate(rows),
+        np.concatenate(cols),
     )
     zc = np.clip(zc, 0, coarse.hu.shape[0] - 1)
     jj, ii = coarse.from_fine(yc, xc)
@@ -615,22 +765,32 @@ def _bulk_features(
     def mean(values: npt.ArrayLike) -> npt.NDArray[np.float64]:
         return np.bincount(ids, weights=np.asarray(values, np.float64), minlength=n) / counts
 
-    def capped(distance: npt.NDArray[np.float32]) -> npt.NDArray[np.float64]:
-        return mean(np.minimum(distance[zc, jj, ii], FAR_MM))
-
-    heart_distance = maps.heart_distance.at(zc, jj, ii, HEART_DISTANCE_CAP_MM)
+    # the distance maps are asked once per sampled coarse voxel (candidates share voxels); each
+    # answer depends on its voxel only
+    voxel, inverse = np.unique(
+        np.ravel_multi_index((zc, jj, ii), maps.heart.shape), return_inverse=True
+    )
+    inverse = inverse.reshape(-1)
+    vz, vj, vi = np.unravel_index(voxel, maps.heart.shape)
+    near_heart = maps.heart_distance.at(vz, vj, vi, HEART_DISTANCE_CAP_MM)
+    heart_distance = near_heart[inverse]
     reach: dict[str, npt.NDArray[np.float64]] = {}
     if frame is not None:
         # the direction in which each candidate runs: principal axis of its voxels (mm)
         sz, sy, sx = coarse.spacing_mm
         f = coarse.factor
         pts = np.stack([xc * (sx / f), yc * (sy / f), zc * sz], axis=-1)
+        # per-candidate sums by bincount: the same additions, in the same order, as np.add.at
         centre = np.zeros((n, 3))
-        np.add.at(centre, ids, pts)
+        for a in range(3):
+            centre[:, a] = np.bincount(ids, weights=pts[:, a], minlength=n)
         centre /= counts[:, None]
         dev = pts - centre[ids]
         cov = np.zeros((n, 3, 3))
-        np.add.at(cov, ids, dev[:, :, None] * dev[:, None, :])
+        for a in range(3):
+            for b in range(a, 3):
+                cov[:, a, b] = np.bincount(ids, weights=dev[:, a] * dev[:, b], minlength=n)
+                cov[:, b, a] = cov[:, a, b]
         cov /= counts[:, None, None]
         eigval, eigvec = np.linalg.eigh(cov)
         run = eigvec[:, :, 2]
@@ -646,21 +806,20 @@ def _bulk_features(
         points = np.stack([xc * (sx / f), yc * (sy / f), zc * sz], axis=-1) - frame.exit
         along = points @ frame.aorta_direction
         off_axis = np.linalg.norm(points - along[:, None] * frame.aorta_direction, axis=1)
-        outer = np.zeros(n)
-        np.maximum.at(outer, ids, off_axis)
-        inner = np.full(n, np.inf)
-        np.minimum.at(inner, ids, off_axis)
+        # every candidate has voxels, listed candidate by candidate: reduce over each run
+        starts = np.cumsum(counts.astype(np.int64)) - counts.astype(np.int64)
+        outer = np.maximum(np.maximum.reduceat(off_axis, starts), 0.0)
+        inner = np.minimum.reduceat(off_axis, starts)
         # the span across the candidate around the aortic circumference, at its mean bearing
         radial = points - along[:, None] * frame.aorta_direction
         bearing = np.zeros((n, 3))
-        np.add.at(bearing, ids, radial)
+        for a in range(3):
+            bearing[:, a] = np.bincount(ids, weights=radial[:, a], minlength=n)
         tangent = np.cross(frame.aorta_direction, bearing)
         tangent /= np.maximum(np.linalg.norm(tangent, axis=1, keepdims=True), 1e-9)
         across = np.einsum("ij,ij->i", points, tangent[ids])
-        hi = np.full(n, -np.inf)
-        np.maximum.at(hi, ids, across)
-        lo = np.full(n, np.inf)
-        np.minimum.at(lo, ids, across)
+        hi = np.maximum.reduceat(across, starts)
+        lo = np.minimum.reduceat(across, starts)
         # the bearing (around the long axis) of each candidate's outermost voxel
         last = np.lexsort((off_axis, ids))[np.cumsum(counts.astype(np.int64)) - 1]
         tip = radial[last]
@@ -673,13 +832,13 @@ def _bulk_features(
         }
 
     return reach | {
-        "depth_mm": capped(maps.depth_mm),
+        "depth_mm": mean(np.minimum(maps.depth_mm.at(vz, vj, vi)[inverse], FAR_MM)),
         "heart_distance_mm": mean(heart_distance),
         # the lung matters only near the heart (pericardium): measured there, capped elsewhere
         "lung_distance_mm": mean(
             maps.lung_distance.at(
-                zc, jj, ii, LUNG_DISTANCE_CAP_MM, where=heart_distance < HEART_DISTANCE_CAP_MM
-            )
+                vz, vj, vi, LUNG_DISTANCE_CAP_MM, where=near_heart < HEART_DISTANCE_CAP_MM
+            )[inverse]
         ),
         "in_cavity": mean(maps.cavity[zc, jj, ii]),
         "in_lung": mean(maps.lungs[zc, jj, ii]),
@@ -769,7 +928,11 @@ def _decide(
     sigma: float,
     surroundings: Callable[[], tuple[float, float]],
     run: npt.NDArray[np.float64] | None = None,
+    tubes: tuple[_TubeSlices, _TubeSlices] | None = None,
 ) -> LesionLabel:
+    if tubes is None:
+        tubes = (_TubeSlices(maps.descending), _TubeSlices(maps.ascending))
+    descending, ascending = tubes
     sy = coarse.spacing_mm[1]
     _, cj, ci = centre
     z_index = round(centre[0])
@@ -792,15 +955,15 @@ def _decide(
             detail="in the chest wall or spine, outside the lungs' hull (rib, sternum, "
             "vertebra or costal cartilage)",
         )
-    desc_wall = _tube_wall_distance(maps.descending, z_index, cj, ci, sy)
+    desc_wall = _tube_wall_distance(descending, z_index, cj, ci, sy)
     if desc_wall <= AORTIC_WALL_MARGIN_MM or (
-        _tube_centre_distance(maps.descending, z_index, cj, ci, sy) < desc_wall
+        _tube_centre_distance(descending, z_index, cj, ci, sy) < desc_wall
     ):
         return LesionLabel(
             excluded=ExclusionReason.AORTA,
             detail=f"wall of the descending aorta ({desc_wall:.1f} mm from the tracked wall)",
         )
-    asc_wall = _tube_wall_distance(maps.ascending, z_index, cj, ci, sy)
+    asc_wall = _tube_wall_distance(ascending, z_index, cj, ci, sy)
     near_ostia = (
         frame is not None
         and frame.aorta_radius_mm > 0
@@ -995,7 +1158,10 @@ def _anatomy_record(
     coarse: CoarseGrid,
     frame_c: CanonicalFrame,
     volume: CTVolume,
+    heart: _HeartVoxels | None = None,
 ) -> CardiacAnatomy:
+    if heart is None:
+        heart = _HeartVoxels.of(maps, coarse)
     f = coarse.factor
     half = (f - 1) / 2.0
 
@@ -1004,8 +1170,8 @@ def _anatomy_record(
 
     voxel_ml = float(np.prod(coarse.spacing_mm)) / 1000.0
     heart_centre = bounds = apex = None
-    if maps.heart.any():
-        zz, jj, ii = np.nonzero(maps.heart)
+    if heart.z.size:
+        zz, jj, ii = heart.z, heart.j, heart.i
         heart_centre = to_mm(float(zz.mean()), float(jj.mean()), float(ii.mean()))
         lo = to_mm(float(zz.min()), float(jj.min()), float(ii.min()))
         hi = to_mm(float(zz.max()), float(jj.max()), float(ii.max()))
@@ -1014,8 +1180,7 @@ def _anatomy_record(
             (max(lo[0], hi[0]), max(lo[1], hi[1]), max(lo[2], hi[2])),
         )
         if frame is not None:
-            pts = _canonical_mm(coarse, zz, jj, ii)
-            k = int(np.argmax((pts - frame.origin) @ frame.long_axis))
+            k = int(np.argmax((heart.mm - frame.origin) @ frame.long_axis))
             apex = to_mm(float(zz[k]), float(jj[k]), float(ii[k]))
 
     def tube_mm(tube: Tube | None) -> tuple[tuple[float, float, float], ...]:

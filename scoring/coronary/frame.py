@@ -136,9 +136,14 @@ class CoarseGrid:
         # telling air, fat, soft tissue and bone apart, and cheaper than reading the volume.
         offsets = sorted({max(0, round(factor * q)) for q in (0.2, 0.6)} | {factor // 2})
         coarse = np.zeros((n_z, ny, nx), dtype=np.float32)
-        for dy in offsets:
-            for dx in offsets:
-                coarse += canonical_hu[:, dy : ny * factor : factor, dx : nx * factor : factor]
+        # slice by slice: each slice is read from memory once and its strided samples are then
+        # taken from the cache (the sums, in the same order, are the same)
+        for z in range(n_z):
+            plane = canonical_hu[z]
+            out = coarse[z]
+            for dy in offsets:
+                for dx in offsets:
+                    out += plane[dy : ny * factor : factor, dx : nx * factor : factor]
         coarse /= len(offsets) ** 2
         return cls(
             hu=np.ascontiguousarray(coarse),

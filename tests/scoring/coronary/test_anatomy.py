@@ -8,10 +8,15 @@ from scipy import ndimage
 
 from scoring.coronary.anatomy import (
     NOISE_SPECK_MM2,
+    HeartDepth,
     SetDistance,
     Tube,
     _disk,
+    _fill_convex,
+    _in_plane,
     _lungs,
+    _max_5x5,
+    _maxima_3d,
     _opening_px,
     _per_slice,
     _tissue,
@@ -75,6 +80,82 @@ class TestTissue:
         assert not tissue[:, 0, 0].any()
         # the largest speck kept is NOISE_SPECK_MM2 in area
         assert 4 * SPACING[1] * SPACING[2] <= NOISE_SPECK_MM2
+
+
+class TestInPlane:
+    @pytest.mark.parametrize("erode", [True, False])
+    @pytest.mark.parametrize("radius", [1, 2, 3, 5])
+    def test_matches_scipy_on_random_masks_and_at_the_edges(self, erode: bool, radius: int) -> None:
+        rng = np.random.default_rng(radius)
+        operation = ndimage.binary_erosion if erode else ndimage.binary_dilation
+        for shape in [(3, 17, 23), (2, 4, 30), (1, 1, 9), (2, 12, 3)]:
+            mask = rng.random(shape) < rng.uniform(0.2, 0.9)
+            disk = _disk(radius)
+            assert np.array_equal(_in_plane(mask, disk, erode), operation(mask, disk[None]))
+            assert np.array_equal(_in_plane(mask[0], disk, erode), operation(mask[0], disk))
+
+
+class TestFillConvex:
+    def test_fills_the_pixels_whose_centres_lie_within_half_a_pixel_of_the_polygon(self) -> None:
+        triangle = np.array([[1.0, 1.0], [8.0, 1.0], [8.0, 8.0]])
+        filled = _fill_convex(triangle, (10, 12))
+        expected = np.zeros((10, 12), dtype=bool)
+        for row in range(1, 9):
+            expected[row, 1 : row + 1] = True
+        assert np.array_equal(filled, expected)
+
+
+class TestMaxima:
+    def test_max_5x5_matches_scipy_at_the_edges(self) -> None:
+        values = np.random.default_rng(1).random((3, 9, 4)).astype(np.float32)
+        expected = ndimage.maximum_filter(values, size=(1, 5, 5))
+        assert np.array_equal(_max_5x5(values), expected)
+
+    def test_plateaus_are_numbered_in_raster_order_as_scipy_labels_them(self) -> None:
+        # quantised values make plateaus of equal maxima, some touching diagonally
+        rng = np.random.default_rng(2)
+        dist = np.round(rng.random((4, 30, 30)) * 3).astype(np.float32) * 4.0
+        where = rng.random(dist.shape) < 0.9
+        got = _maxima_3d(dist, 4.0, 12.0, where)
+        peaks = (dist >= 4.0) & (dist <= 12.0) & where
+        peaks &= dist == ndimage.maximum_filter(dist, size=(1, 5, 5))
+        plane = np.zeros((3, 3, 3), dtype=bool)
+        plane[1] = True
+        labels, n = ndimage.label(peaks, structure=plane)
+        expected: dict[int, list[tuple[float, float, float]]] = {}
+        for k in range(1, n + 1):
+            zs, rs, cs = np.nonzero(labels == k)
+            value = float(dist[zs[0], rs[0], cs[0]])
+            expected.setdefault(int(zs[0]), []).append((rs.mean(), cs.mean(), value))
+        assert n > 10
+        assert got.keys() == expected.keys()
+        for z, found in got.items():
+            assert np.allclose(np.asarray(found), np.asarray(expected[z]))
+
+
+class TestHeartDepth:
+    @pytest.mark.parametrize("spacing", [(2.5, 2.0, 2.0), (3.0, 1.8049415268129723, 1.8)])
+    def test_matches_the_distance_transform_also_at_the_grid_faces(
+        self, spacing: tuple[float, float, float]
+    ) -> None:
+        # a lumpy body that touches the grid's first slice and first row
+        rng = np.random.default_rng(3)
+        heart = ndimage.binary_opening(rng.random((14, 24, 26)) < 0.8, iterations=1)
+        heart[:, :, 20:] = False
+        expected = np.asarray(
+            ndimage.distance_transform_edt(np.pad(heart, 1), sampling=spacing)[1:-1, 1:-1, 1:-1],
+            dtype=np.float32,
+        )
+        depth = HeartDepth(heart, spacing)
+        zz, jj, ii = np.indices(heart.shape).reshape(3, -1)
+        assert np.array_equal(depth.at(zz, jj, ii), expected.reshape(-1))
+        for limit in (2.0, 3.6, 5.0, 8.0):
+            assert np.array_equal(depth.deeper_than(limit), expected > limit)
+
+    def test_no_heart_has_no_depth(self) -> None:
+        depth = HeartDepth(np.zeros((3, 4, 5), dtype=bool), SPACING)
+        assert not depth.at(np.array([1]), np.array([1]), np.array([1])).any()
+        assert not depth.deeper_than(1.0).any()
 
 
 class TestSetDistance:
