@@ -905,6 +905,18 @@ def _aorta_direction(tube: Tube, coarse: CoarseGrid) -> npt.NDArray[np.float64]:
     return np.asarray(direction, dtype=np.float64)
 
 
+def _face_neighbours(mask: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
+    """Voxels with at least one of their six face neighbours in ``mask`` (3-D)."""
+    out = np.zeros_like(mask)
+    for axis in range(3):
+        lo = [slice(None)] * 3
+        hi = [slice(None)] * 3
+        lo[axis], hi[axis] = slice(0, -1), slice(1, None)
+        out[tuple(lo)] |= mask[tuple(hi)]
+        out[tuple(hi)] |= mask[tuple(lo)]
+    return out
+
+
 class SetDistance:
     """Distance (mm) from any coarse voxel to the nearest voxel of a set, queried at points.
 
@@ -925,14 +937,7 @@ class SetDistance:
             # same as from the whole grid.
             window = _box(members, (1, 1, 1))
             sub = members[window]
-            outside = ~sub
-            border = np.zeros_like(sub)
-            for axis in range(3):
-                lo = [slice(None)] * 3
-                hi = [slice(None)] * 3
-                lo[axis], hi[axis] = slice(0, -1), slice(1, None)
-                border[tuple(lo)] |= outside[tuple(hi)]
-                border[tuple(hi)] |= outside[tuple(lo)]
+            border = _face_neighbours(~sub)
             offset = np.array([s.start for s in window], dtype=np.int64)
             points = (np.argwhere(sub & border) + offset).astype(np.float64) * self._spacing
         # an unbalanced tree (split at the middle of each box) is built about twice as fast, and
@@ -1030,13 +1035,7 @@ class HeartDepth:
         # the heart's box grown by one voxel, padded by one more (beyond the grid's faces)
         window = _box(heart, (1, 1, 1))
         padded = np.pad(heart[window], 1)
-        touching = np.zeros_like(padded)
-        for axis in range(3):
-            lo = [slice(None)] * 3
-            hi = [slice(None)] * 3
-            lo[axis], hi[axis] = slice(0, -1), slice(1, None)
-            touching[tuple(lo)] |= padded[tuple(hi)]
-            touching[tuple(hi)] |= padded[tuple(lo)]
+        touching = _face_neighbours(padded)
         offset = np.array([s.start - 1 for s in window], dtype=np.int64)
         self._outside = np.argwhere(touching & ~padded) + offset
         self._tree = cKDTree(self._outside * self._spacing, balanced_tree=False)

@@ -118,6 +118,14 @@ class TestConstructedChest:
         assert result.agatston == pytest.approx(sum(result.agatston_by_artery.values()))
 
 
+#: The constructed chest as built, with correlated noise, and stored with x reversed.
+CHEST_VARIANTS: list[dict[str, object]] = [
+    {},
+    {"noise_sd_hu": 25.0, "seed": 3},
+    {"flip_x": True},
+]
+
+
 def _detect(**kwargs: object) -> tuple[Chest, CandidateSet, CoronaryLabelling]:
     """Build the constructed chest with ``kwargs`` and label its candidates."""
     chest = build_chest(**kwargs)  # type: ignore[arg-type]
@@ -128,14 +136,14 @@ def _detect(**kwargs: object) -> tuple[Chest, CandidateSet, CoronaryLabelling]:
 class TestAnatomicalVariants:
     """Calcifications told apart by the direction they run, not only by where they lie."""
 
-    @pytest.mark.parametrize("kwargs", [{}, {"noise_sd_hu": 25.0, "seed": 3}, {"flip_x": True}])
+    @pytest.mark.parametrize("kwargs", CHEST_VARIANTS)
     def test_ostial_left_main_straddling_the_root_wall_is_left_main(
         self, kwargs: dict[str, object]
     ) -> None:
         chest, candidates, labelling = _detect(ostial_left_main=True, **kwargs)
         assert _label_near(chest, labelling, "LM", candidates) is Artery.LM
 
-    @pytest.mark.parametrize("kwargs", [{}, {"noise_sd_hu": 25.0, "seed": 3}, {"flip_x": True}])
+    @pytest.mark.parametrize("kwargs", CHEST_VARIANTS)
     def test_circumflex_running_around_the_base_near_the_bifurcation(
         self, kwargs: dict[str, object]
     ) -> None:
@@ -144,7 +152,7 @@ class TestAnatomicalVariants:
         assert _label_near(chest, labelling, "LCX_bifurcation", candidates) is Artery.LCX
         assert _label_near(chest, labelling, "LAD", candidates) is Artery.LAD
 
-    @pytest.mark.parametrize("kwargs", [{}, {"noise_sd_hu": 25.0, "seed": 3}, {"flip_x": True}])
+    @pytest.mark.parametrize("kwargs", CHEST_VARIANTS)
     def test_ostial_rca_running_out_of_the_root_in_its_vessel_is_rca(
         self, kwargs: dict[str, object]
     ) -> None:
@@ -154,7 +162,7 @@ class TestAnatomicalVariants:
         assert _label_near(chest, labelling, "RCA_ostial", candidates) is Artery.RCA
         assert _label_near(chest, labelling, "valve", candidates) is ExclusionReason.AORTIC_VALVE
 
-    @pytest.mark.parametrize("kwargs", [{}, {"noise_sd_hu": 25.0, "seed": 3}, {"flip_x": True}])
+    @pytest.mark.parametrize("kwargs", CHEST_VARIANTS)
     def test_large_plaque_filling_its_vessel_on_the_surface_is_coronary(
         self, kwargs: dict[str, object]
     ) -> None:
@@ -166,7 +174,7 @@ class TestAnatomicalVariants:
             ExclusionReason.MITRAL_ANNULUS
         )
 
-    @pytest.mark.parametrize("kwargs", [{}, {"noise_sd_hu": 25.0, "seed": 3}, {"flip_x": True}])
+    @pytest.mark.parametrize("kwargs", CHEST_VARIANTS)
     def test_calcium_off_the_right_ventricles_free_wall_is_pericardial(
         self, kwargs: dict[str, object]
     ) -> None:
@@ -180,7 +188,7 @@ class TestAnatomicalVariants:
         details = [label.detail for label in labelling.labels.values()]
         assert any("right ventricle's free wall" in detail for detail in details)
 
-    @pytest.mark.parametrize("kwargs", [{}, {"noise_sd_hu": 25.0, "seed": 3}, {"flip_x": True}])
+    @pytest.mark.parametrize("kwargs", CHEST_VARIANTS)
     def test_long_band_in_the_muscle_is_annular_not_coronary(
         self, kwargs: dict[str, object]
     ) -> None:
