@@ -192,10 +192,10 @@ CRUX_DEG = 165.0
 #: (mm) to the patient's left of the heart's centre is in the left atrioventricular groove (LCX),
 #: within POSTERIOR_BASE_MM toward the apex (farther, the posterior interventricular groove).
 CRUX_LEFT_MM = 15.0
+POSTERIOR_BASE_MM = 30.0
 #: In front, the LAD and the left main run to the left of the aortic root and the RCA to its
 #: right: calcium at least this far (mm) to the patient's right of the root is the RCA's.
 RIGHT_OF_ROOT_MM = 5.0
-POSTERIOR_BASE_MM = 30.0
 #: Noise: a small candidate (largest slice area below :data:`NOISE_MAX_AREA_MM2`) whose peak is
 #: less than this many noise SDs above its surroundings.
 NOISE_PEAK_SD = 5.0
@@ -320,11 +320,7 @@ class _HeartVoxels:
         return cls(zz, jj, ii, _canonical_mm(coarse, zz, jj, ii))
 
 
-def _cardiac_frame(
-    maps: AnatomyMaps, coarse: CoarseGrid, heart: _HeartVoxels | None = None
-) -> _Frame | None:
-    if heart is None:
-        heart = _HeartVoxels.of(maps, coarse)
+def _cardiac_frame(maps: AnatomyMaps, coarse: CoarseGrid, heart: _HeartVoxels) -> _Frame | None:
     if heart.z.size == 0:
         return None
     points = heart.mm
@@ -927,11 +923,9 @@ def _decide(
     coarse: CoarseGrid,
     sigma: float,
     surroundings: Callable[[], tuple[float, float]],
-    run: npt.NDArray[np.float64] | None = None,
-    tubes: tuple[_TubeSlices, _TubeSlices] | None = None,
+    run: npt.NDArray[np.float64] | None,
+    tubes: tuple[_TubeSlices, _TubeSlices],
 ) -> LesionLabel:
-    if tubes is None:
-        tubes = (_TubeSlices(maps.descending), _TubeSlices(maps.ascending))
     descending, ascending = tubes
     sy = coarse.spacing_mm[1]
     _, cj, ci = centre
@@ -1158,10 +1152,8 @@ def _anatomy_record(
     coarse: CoarseGrid,
     frame_c: CanonicalFrame,
     volume: CTVolume,
-    heart: _HeartVoxels | None = None,
+    heart: _HeartVoxels,
 ) -> CardiacAnatomy:
-    if heart is None:
-        heart = _HeartVoxels.of(maps, coarse)
     f = coarse.factor
     half = (f - 1) / 2.0
 
