@@ -22,7 +22,9 @@ zero-calcium studies and studies with heavy distractors) it reports the orCaScor
 Run: ``.venv/bin/python benchmarks/bench_detection.py [--n 60] [--seed 0] [--read 3]``
 (about 5 minutes for 60 studies on one core). ``--generator independent`` renders the studies of
 :func:`phantom.independent.independent_suite` instead: a second phantom generator, written
-without looking at the detector or at :mod:`phantom.chest`, to see how the detector generalises.
+without looking at the detector or at :mod:`phantom.chest`, to see how the detector generalises;
+``--generator blind`` those of :func:`phantom.blind.blind_suite`, a third one written blind to
+the detector and to both other generators.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ import numpy as np
 import numpy.typing as npt
 
 from dicom_io import load_series, write_series
+from phantom.blind import blind_phantom, blind_suite
 from phantom.chest import chest_phantom
 from phantom.independent import independent_phantom, independent_suite
 from phantom.study import PhantomStudy
@@ -197,9 +200,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--read", type=int, default=6, help="studies written and read back")
     parser.add_argument(
         "--generator",
-        choices=("chest", "independent"),
+        choices=("chest", "independent", "blind"),
         default="chest",
-        help="phantom generator: chest (phantom.chest) or independent (phantom.independent)",
+        help="phantom generator: chest (phantom.chest), independent (phantom.independent) or "
+        "blind (phantom.blind)",
     )
     args = parser.parse_args(argv)
 
@@ -215,6 +219,8 @@ def main(argv: list[str] | None = None) -> int:
             )
             for c in independent_suite(args.n, args.seed)
         ]
+    elif args.generator == "blind":
+        configs = [partial(blind_phantom, c) for c in blind_suite(args.n, args.seed)]
     else:
         configs = [partial(chest_phantom, c) for c in evaluation_suite(args.n, args.seed)]
     kept: list[PhantomStudy] = []
