@@ -5,7 +5,7 @@ walks the candidates through explainable rules, in this order, recording the fir
 
 1. **metal**: peak at or above :data:`METAL_HU` (clips, wires; a warning is raised);
 2. **bone**: a large dense body (vertebra, sternum, rib), or calcium outside the lungs' hull
-   (chest wall, spine) not touching the heart;
+   (chest wall, spine);
 3. **outside the heart**: in the lung, or farther than :data:`EPICARDIAL_REACH_MM` from the heart;
 4. **aorta**: on the wall of the tracked descending or ascending aorta, on the root's wall just
    below where the aorta enters the heart, or beside it above the coronary ostia;
@@ -20,7 +20,9 @@ walks the candidates through explainable rules, in this order, recording the fir
 9. **pericardium**: on the outer boundary of the epicardial fat (far from the heart's muscle, or
    against the lung);
 10. **coronary**: everything left (in epicardial fat on the heart), given an artery by its angle
-    around the heart's long axis and its distance from the base (see :func:`_artery`).
+    around the heart's long axis and its distance from the base (see :func:`_artery`), unless it
+    is wider across its course than a coronary artery can be
+    (:data:`CORONARY_MAX_WIDTH_SD_MM`): then a pericardial plate or a calcified lymph node.
 
 The cardiac frame: origin on the aortic axis at the root, ``u`` the heart's long axis (from
 that origin to the apex, the heart's most anterior, left and inferior part),
@@ -70,8 +72,15 @@ METAL_HU = 2000.0
 BONE_VOLUME_MM3 = 1500.0
 #: Coronary arteries run in the epicardial fat: at most this far (mm) from the heart's tissue.
 EPICARDIAL_REACH_MM = 12.0
-#: Outside the lungs' hull (chest wall, spine) a candidate is bone unless this close to the heart.
-CHEST_WALL_HEART_MM = 6.0
+#: A coronary artery is at most about 5 mm wide (the left main, 4-5 mm; the others taper from
+#: 3-4 mm), so a calcification of one is at most that wide across its course, blur included.
+#: Calcium whose voxels spread across their main direction with a standard deviation above this
+#: (mm; a uniform disc 10 mm wide has 2.5 mm, the 5 mm left main filled with calcium about
+#: 1.3 mm) is a plate (pericardium, aortic wall), a calcified lymph node or bone, not coronary.
+CORONARY_MAX_WIDTH_SD_MM = 2.2
+#: ... a plate when its thinnest spread is at most this share of its width (a sheet), else a
+#: compact mass (a calcified lymph node).
+PLATE_THICKNESS_SHARE = 0.5
 #: Deeper than this (mm) inside the heart's soft tissue is blood pool or myocardium, not surface.
 DEEP_MM = 5.0
 #: The coronary ostia lie at most this far (mm) above the lower end of the tracked aorta. Where
@@ -771,31 +780,32 @@ def _bulk_features(
     near_heart = maps.heart_distance.at(vz, vj, vi, HEART_DISTANCE_CAP_MM)
     heart_distance = near_heart[inverse]
     reach: dict[str, npt.NDArray[np.float64]] = {}
-    if frame is not None:
-        # the direction in which each candidate runs: principal axis of its voxels (mm)
-        sz, sy, sx = coarse.spacing_mm
-        f = coarse.factor
-        pts = np.stack([xc * (sx / f), yc * (sy / f), zc * sz], axis=-1)
-        # per-candidate sums by bincount: the same additions, in the same order, as np.add.at
-        centre = np.zeros((n, 3))
-        for a in range(3):
-            centre[:, a] = np.bincount(ids, weights=pts[:, a], minlength=n)
-        centre /= counts[:, None]
-        dev = pts - centre[ids]
-        cov = np.zeros((n, 3, 3))
-        for a in range(3):
-            for b in range(a, 3):
-                cov[:, a, b] = np.bincount(ids, weights=dev[:, a] * dev[:, b], minlength=n)
-                cov[:, b, a] = cov[:, a, b]
-        cov /= counts[:, None, None]
-        eigval, eigvec = np.linalg.eigh(cov)
-        run = eigvec[:, :, 2]
-        reach["_run_x"], reach["_run_y"], reach["_run_z"] = run[:, 0], run[:, 1], run[:, 2]
-        # length along the run against width across it (standard deviations)
-        reach["run_elongation"] = np.sqrt(
-            np.maximum(eigval[:, 2], 0.0) / np.maximum(eigval[:, 1], 1e-6)
-        )
-        reach["run_sd_mm"] = np.sqrt(np.maximum(eigval[:, 2], 0.0))
+    # the shape of each candidate: principal axes of its voxels (mm), the first the direction
+    # in which it runs
+    sz, sy, sx = coarse.spacing_mm
+    f = coarse.factor
+    pts = np.stack([xc * (sx / f), yc * (sy / f), zc * sz], axis=-1)
+    # per-candidate sums by bincount: the same additions, in the same order, as np.add.at
+    centre = np.zeros((n, 3))
+    for a in range(3):
+        centre[:, a] = np.bincount(ids, weights=pts[:, a], minlength=n)
+    centre /= counts[:, None]
+    dev = pts - centre[ids]
+    cov = np.zeros((n, 3, 3))
+    for a in range(3):
+        for b in range(a, 3):
+            cov[:, a, b] = np.bincount(ids, weights=dev[:, a] * dev[:, b], minlength=n)
+            cov[:, b, a] = cov[:, a, b]
+    cov /= counts[:, None, None]
+    eigval, eigvec = np.linalg.eigh(cov)
+    sd = np.sqrt(np.maximum(eigval, 0.0))
+    run = eigvec[:, :, 2]
+    reach["_run_x"], reach["_run_y"], reach["_run_z"] = run[:, 0], run[:, 1], run[:, 2]
+    # length along the run against width across it (standard deviations)
+    reach["run_elongation"] = sd[:, 2] / np.maximum(sd[:, 1], 1e-3)
+    reach["run_sd_mm"] = sd[:, 2]
+    reach["width_sd_mm"] = sd[:, 1]
+    reach["thickness_sd_mm"] = sd[:, 0]
     if frame is not None and frame.aorta_radius_mm > 0:
         sz, sy, sx = coarse.spacing_mm
         f = coarse.factor
@@ -926,6 +936,37 @@ def _decide(
     run: npt.NDArray[np.float64] | None,
     tubes: tuple[_TubeSlices, _TubeSlices],
 ) -> LesionLabel:
+    """The label of one candidate: the first rule that applies (see the module docstring), and
+    no coronary artery for calcium wider than a coronary artery can be."""
+    label = _decide_by_rules(
+        cand, feat, maps, frame, p, centre, coarse, sigma, surroundings, run, tubes
+    )
+    width = feat.get("width_sd_mm", 0.0)
+    if label.artery is None or width <= CORONARY_MAX_WIDTH_SD_MM:
+        return label
+    plate = feat.get("thickness_sd_mm", 0.0) <= PLATE_THICKNESS_SHARE * width
+    what = "a plate (pericardium)" if plate else "a compact mass (a calcified lymph node)"
+    return LesionLabel(
+        excluded=ExclusionReason.PERICARDIUM if plate else ExclusionReason.OUTSIDE_HEART,
+        detail=f"too wide for a coronary artery: spreads {width:.1f} mm (SD) across its course "
+        f"(a coronary calcification at most about {CORONARY_MAX_WIDTH_SD_MM:.1f} mm); "
+        f"{what}, though placed like the {label.artery.value}",
+    )
+
+
+def _decide_by_rules(
+    cand: Candidate,
+    feat: dict[str, float],
+    maps: AnatomyMaps,
+    frame: _Frame | None,
+    p: npt.NDArray[np.float64],
+    centre: tuple[float, float, float],
+    coarse: CoarseGrid,
+    sigma: float,
+    surroundings: Callable[[], tuple[float, float]],
+    run: npt.NDArray[np.float64] | None,
+    tubes: tuple[_TubeSlices, _TubeSlices],
+) -> LesionLabel:
     descending, ascending = tubes
     sy = coarse.spacing_mm[1]
     _, cj, ci = centre
@@ -943,7 +984,10 @@ def _decide(
         )
     if feat["in_lung"] >= 0.5:
         return LesionLabel(excluded=ExclusionReason.OUTSIDE_HEART, detail="in the lung")
-    if feat["in_cavity"] < 0.5 and feat["heart_distance_mm"] > CHEST_WALL_HEART_MM:
+    if feat["in_cavity"] < 0.5:
+        # The heart lies between the lungs: even where it touches the chest wall its coronary
+        # arteries lie within the lungs' hull; a heart mask that follows the chest wall's
+        # muscle must not bring the ribs beside it in.
         return LesionLabel(
             excluded=ExclusionReason.BONE,
             detail="in the chest wall or spine, outside the lungs' hull (rib, sternum, "

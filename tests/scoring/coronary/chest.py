@@ -57,6 +57,8 @@ def build_chest(
     ostial_rca: bool = False,
     free_wall_pericardium: bool = False,
     annular_band: bool = False,
+    wide_calcium: bool = False,
+    chest_wall_cartilage: bool = False,
 ) -> Chest:
     """The constructed chest, optionally with correlated noise and stored with x reversed.
 
@@ -76,6 +78,12 @@ def build_chest(
     With ``annular_band`` a band of calcium some 25 mm long runs around the heart in its muscle
     just under the surface on the right side (annular calcification, outside the mitral zone's
     angles), with little fat around it.
+    With ``wide_calcium`` a plate 14 mm across and 2 mm thick lies flat in the epicardial fat
+    on the right ventricle (a pericardial plate where the fat is thin) and a calcified ball
+    12 mm wide sits against the back of the heart (a calcified lymph node): both where a
+    coronary plaque could lie, both wider than a coronary artery.
+    With ``chest_wall_cartilage`` a calcification lies in front of the heart, 5 mm from its
+    muscle but outside the lungs' hull (calcified costal cartilage in the chest wall).
     """
     z = ORIGIN[2] + SLICE_MM * np.arange(N_SLICES)
     y = ORIGIN[1] + PIXEL_MM * np.arange(N_PIXELS)
@@ -231,6 +239,23 @@ def build_chest(
         expected["annular_band"] = ExclusionReason.MITRAL_ANNULUS
         rods.append((start, end, 2.0, 600.0))
 
+    plates: list[tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], float, float]] = []
+    if calcium and wide_calcium:
+        c = np.asarray(surface(25.0, -40.0, 3.0))
+        normal = _unit(c - (centre + float((c - centre) @ u) * u))
+        plates.append((c, normal, 7.0, 1.0))
+        items["plate"] = ((float(c[0]), float(c[1]), float(c[2])), 0.0, 0.0)
+        expected["plate"] = ExclusionReason.PERICARDIUM
+        put("node", surface(-10.0, -170.0, 4.0), 6.0, 500.0, ExclusionReason.OUTSIDE_HEART)
+    if calcium and chest_wall_cartilage:
+        put("cartilage", surface(20.0, 0.0, 4.5), 2.0, 500.0, ExclusionReason.BONE)
+
+    for c, normal, radius, half_thickness in plates:
+        offset = rel_to(c, xx, yy, zz)
+        across = offset @ normal
+        in_plane = np.sum(offset * offset, axis=-1) - across**2
+        plate = (np.abs(across) <= half_thickness) & (in_plane <= radius**2)
+        hu[plate] = np.maximum(hu[plate], 500.0)
     for p, radius, value in items.values():
         ball = (xx - p[0]) ** 2 + (yy - p[1]) ** 2 + (zz - p[2]) ** 2 <= radius**2
         hu[ball] = np.maximum(hu[ball], value)

@@ -200,6 +200,29 @@ class TestAnatomicalVariants:
         )
         assert _label_near(chest, labelling, "RCA", candidates) is Artery.RCA
 
+    @pytest.mark.parametrize("kwargs", CHEST_VARIANTS)
+    def test_calcium_wider_than_a_coronary_artery_is_not_coronary(
+        self, kwargs: dict[str, object]
+    ) -> None:
+        # both lie in the epicardial fat where the RCA runs; a plate 14 mm across is the
+        # pericardium, a ball 12 mm wide a calcified node: no coronary artery is that wide
+        chest, candidates, labelling = _detect(wide_calcium=True, **kwargs)
+        assert _label_near(chest, labelling, "plate", candidates) is ExclusionReason.PERICARDIUM
+        assert _label_near(chest, labelling, "node", candidates) is ExclusionReason.OUTSIDE_HEART
+        assert _label_near(chest, labelling, "RCA", candidates) is Artery.RCA
+        assert _label_near(chest, labelling, "LAD", candidates) is Artery.LAD
+        details = [label.detail for label in labelling.labels.values()]
+        assert any("too wide for a coronary artery" in detail for detail in details)
+
+    @pytest.mark.parametrize("kwargs", CHEST_VARIANTS)
+    def test_calcium_outside_the_lungs_hull_is_bone_even_beside_the_heart(
+        self, kwargs: dict[str, object]
+    ) -> None:
+        # 5 mm in front of the heart's muscle, but in the chest wall
+        chest, candidates, labelling = _detect(chest_wall_cartilage=True, **kwargs)
+        assert _label_near(chest, labelling, "cartilage", candidates) is ExclusionReason.BONE
+        assert _label_near(chest, labelling, "LAD", candidates) is Artery.LAD
+
 
 def _upright_frame() -> _Frame:
     """A cardiac frame whose long axis points straight down (canonical mm: x left, y
