@@ -27,7 +27,9 @@ walks the candidates through explainable rules, in this order, recording the fir
 The cardiac frame: origin on the aortic axis at the root, ``u`` the heart's long axis (from
 that origin to the apex, the heart's most anterior, left and inferior part),
 angles around ``u`` measured from the anterior direction (0) toward the patient's left (+90) and
-posterior (180). The atrioventricular grooves ring the base; the anterior interventricular
+posterior (180). The territories' angles (:func:`_territory_angle`) turn about the axis from the
+heart's centre to the apex with the aortic root, so that a heart rotated about its long axis
+keeps its territories. The atrioventricular grooves ring the base; the anterior interventricular
 groove (LAD) lies just left of anterior, the right atrioventricular groove (RCA) right of it, the
 left one (LCX) left and posterior, the posterior interventricular groove (RCA's posterior
 descending branch in right-dominant hearts) posterior and toward the apex.
@@ -144,8 +146,9 @@ FRAME_ORIGIN_RADII = 1.5
 AORTIC_WALL_MARGIN_MM = 3.5
 #: Deep calcium within this distance (mm) outside the aortic radius is in the valve or root.
 VALVE_MARGIN_MM = 8.0
-#: Left main: up to this far (mm) outside the aortic wall (its usual length is 5-15 mm).
-LEFT_MAIN_REACH_MM = 12.0
+#: Left main: up to this far (mm) outside the aortic wall. Its length is 5-15 mm, so beyond
+#: about its median length calcium is more often the first part of the LAD or the LCX.
+LEFT_MAIN_REACH_MM = 10.0
 #: The mitral annulus lies at the base of the left ventricle, behind the aortic root, from the
 #: lateral wall round to the back of the heart near the crux: calcium inside the muscle there
 #: (angles from MITRAL_LATERAL_DEG on the left to MITRAL_POSTERIOR_DEG on the right of
@@ -173,6 +176,14 @@ ANNULAR_BAND_SD_MM = 5.0
 #: posterior interventricular groove (RCA's posterior descending branch in right-dominant
 #: hearts, most people) posterior. Design parameters of this detector from that anatomy.
 AV_GROOVE_BAND_MM = 15.0
+#: The territories' angles turn with the heart about its long axis (the axis from its centre to
+#: its apex): their zero lies this many degrees to the patient's right of the aortic root's
+#: bearing around that axis. A design parameter of this detector: the three phantom generators
+#: of this project put the root 10-100 degrees left of anterior around that axis (medians 20,
+#: 70 and 65), and their coronary trees turn with it.
+AORTIC_ROOT_BEARING_DEG = 25.0
+#: The root's bearing is used only when the root lies at least this far (mm) off that axis.
+ROOT_OFF_AXIS_MIN_MM = 5.0
 RCA_LAD_BOUNDARY_DEG = -10.0
 LAD_LCX_BASE_DEG = 55.0
 LAD_LCX_APICAL_DEG = 90.0
@@ -299,6 +310,15 @@ class _Frame:
     """Smallest long-axis coordinate of the heart (its base), relative to ``origin``."""
     heart_centre: npt.NDArray[np.float64]
     """Centre of the heart's soft tissue."""
+    territory_axis: npt.NDArray[np.float64]
+    """Unit vector from the heart's centre to its apex: the axis the territories turn about."""
+    territory_anterior: npt.NDArray[np.float64]
+    """Unit vector orthogonal to ``territory_axis`` toward the front."""
+    territory_left: npt.NDArray[np.float64]
+    """Unit vector orthogonal to ``territory_axis`` toward the patient's left."""
+    root_bearing_deg: float
+    """Bearing of the aortic root around ``territory_axis`` (0 anterior, +90 left); the
+    territories turn with it (:func:`_territory_angle`)."""
 
 
 def _canonical_mm(
@@ -363,11 +383,22 @@ def _cardiac_frame(maps: AnatomyMaps, coarse: CoarseGrid, heart: _HeartVoxels) -
     axis /= np.linalg.norm(axis)
     # Angles around the long axis are measured from the anterior direction made orthogonal to
     # it, toward the patient's left.
-    anterior = np.array([0.0, -1.0, 0.0]) - (-axis[1]) * axis
-    anterior /= np.linalg.norm(anterior)
-    left = np.cross(axis, anterior)
-    if left[0] < 0:
-        left = -left
+    anterior, left = _anterior_left(axis)
+    # The territories turn about the axis from the heart's centre to the apex, their reference
+    # taken from the aortic root's bearing around it: a heart rotated about its long axis
+    # carries its grooves and its root round together.
+    territory_axis = apex - heart_centre
+    root_bearing = AORTIC_ROOT_BEARING_DEG
+    if float(np.linalg.norm(territory_axis)) < 1e-6:
+        territory_axis = axis
+    territory_axis = territory_axis / np.linalg.norm(territory_axis)
+    territory_anterior, territory_left = _anterior_left(territory_axis)
+    to_root = exit_point - heart_centre
+    to_root = to_root - float(to_root @ territory_axis) * territory_axis
+    if radius > 0 and float(np.linalg.norm(to_root)) >= ROOT_OFF_AXIS_MIN_MM:
+        root_bearing = math.degrees(
+            math.atan2(float(to_root @ territory_left), float(to_root @ territory_anterior))
+        )
     return _Frame(
         exit=exit_point,
         aorta_direction=direction,
@@ -378,7 +409,36 @@ def _cardiac_frame(maps: AnatomyMaps, coarse: CoarseGrid, heart: _HeartVoxels) -
         anterior=anterior,
         base_offset_mm=float(np.min((points - origin) @ axis)),
         heart_centre=heart_centre,
+        territory_axis=territory_axis,
+        territory_anterior=territory_anterior,
+        territory_left=territory_left,
+        root_bearing_deg=root_bearing,
     )
+
+
+def _anterior_left(
+    axis: npt.NDArray[np.float64],
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]:
+    """The patient's anterior direction made orthogonal to ``axis`` (unit), and the unit vector
+    orthogonal to both toward the patient's left."""
+    anterior = np.array([0.0, -1.0, 0.0]) - (-axis[1]) * axis
+    anterior /= np.linalg.norm(anterior)
+    left = np.cross(axis, anterior)
+    if left[0] < 0:
+        left = -left
+    return anterior, left
+
+
+def _territory_angle(frame: _Frame, p: npt.NDArray[np.float64]) -> float:
+    """Angle (deg) of a point around the heart's axis from its centre to the apex, measured from
+    a reference that turns with the heart: the aortic root's bearing less
+    :data:`AORTIC_ROOT_BEARING_DEG` (0 there, +90 toward the patient's left, 180 posterior)."""
+    v = p - frame.heart_centre
+    bearing = math.degrees(
+        math.atan2(float(v @ frame.territory_left), float(v @ frame.territory_anterior))
+    )
+    turned = bearing - frame.root_bearing_deg + AORTIC_ROOT_BEARING_DEG
+    return (turned + 180.0) % 360.0 - 180.0
 
 
 class _TubeSlices:
@@ -431,7 +491,7 @@ def _artery(
     """
     d = p - frame.origin
     a = float(d @ frame.long_axis)
-    theta = _angle_deg(frame, d)
+    theta = _territory_angle(frame, p)
     at_base = a <= AV_GROOVE_BAND_MM
     where = f"{a:.0f} mm toward the apex, {theta:+.0f} deg around the long axis"
     if abs(theta) >= POSTERIOR_GROOVE_DEG:

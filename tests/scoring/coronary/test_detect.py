@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -19,7 +21,7 @@ from scoring import (
     score_candidates,
 )
 from scoring.coronary import CoronaryLabelling, detect_coronary_calcium
-from scoring.coronary.detect import _artery, _Frame
+from scoring.coronary.detect import AORTIC_ROOT_BEARING_DEG, _artery, _Frame, _territory_angle
 from tests.scoring.coronary.chest import Chest, build_chest
 
 OBJECTS = [
@@ -227,7 +229,8 @@ class TestAnatomicalVariants:
 def _upright_frame() -> _Frame:
     """A cardiac frame whose long axis points straight down (canonical mm: x left, y
     posterior, z superior), origin at 0; the heart's centre lies 40 mm below it and 30 mm to
-    the right of the axis (a heart whose right side is large)."""
+    the right of the axis (a heart whose right side is large). The territories turn about the
+    vertical through the heart's centre, the aortic root at its usual bearing (no turn)."""
     down = np.array([0.0, 0.0, -1.0])
     return _Frame(
         exit=np.zeros(3),
@@ -239,6 +242,10 @@ def _upright_frame() -> _Frame:
         anterior=np.array([0.0, -1.0, 0.0]),
         base_offset_mm=-10.0,
         heart_centre=np.array([-30.0, 0.0, -40.0]),
+        territory_axis=down,
+        territory_anterior=np.array([0.0, -1.0, 0.0]),
+        territory_left=np.array([1.0, 0.0, 0.0]),
+        root_bearing_deg=AORTIC_ROOT_BEARING_DEG,
     )
 
 
@@ -255,7 +262,8 @@ class TestPosteriorTerritory:
         assert "left of the heart's centre" in why
 
     def test_posterior_base_near_the_middle_is_rca(self) -> None:
-        p = np.array([-25.0, 60.0, -10.0])
+        # just right of the heart centre's posterior midline, at the base
+        p = np.array([-35.0, 60.0, -10.0])
         assert _artery(_upright_frame(), p, {})[0] is Artery.RCA
 
     def test_posterior_toward_the_apex_is_the_posterior_descending_artery(self) -> None:
@@ -264,11 +272,34 @@ class TestPosteriorTerritory:
         assert _artery(_upright_frame(), p, {})[0] is Artery.RCA
 
 
+class TestTerritoriesTurnWithTheHeart:
+    """The territories' reference turns with the aortic root about the heart's long axis."""
+
+    def test_a_heart_turned_about_its_axis_keeps_its_territories(self) -> None:
+        frame = _upright_frame()
+        p = np.array([-10.0, -40.0, -30.0])
+        turn = np.radians(40.0)
+        # turn the point, the root and the heart's centre by 40 deg about a vertical axis
+        rot = np.array(
+            [[np.cos(turn), -np.sin(turn), 0.0], [np.sin(turn), np.cos(turn), 0.0], [0, 0, 1.0]]
+        )
+        centre = frame.heart_centre
+        turned_root = centre + rot @ (frame.exit - centre)
+        to_root = turned_root - centre
+        bearing = float(np.degrees(np.arctan2(to_root[0], -to_root[1])))
+        base = float(np.degrees(np.arctan2(-frame.heart_centre[0], frame.heart_centre[1])))
+        turned = replace(frame, exit=turned_root, root_bearing_deg=bearing)
+        unturned = replace(frame, root_bearing_deg=base)
+        assert _territory_angle(turned, centre + rot @ (p - centre)) == pytest.approx(
+            _territory_angle(unturned, p)
+        )
+
+
 class TestAnteriorTerritory:
     """In front: the LAD left of the aortic root, the RCA right of it."""
 
     def test_anterior_calcium_right_of_the_root_is_rca(self) -> None:
-        # just short of the RCA's sector (-6 deg) yet 6 mm right of the root
+        # in the LAD's sector (+22 deg around the heart's centre) yet 6 mm right of the root
         p = np.array([-6.0, -60.0, -20.0])
         artery, why = _artery(_upright_frame(), p, {})
         assert artery is Artery.RCA
