@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import functools
 import math
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -111,6 +112,9 @@ AORTA_STEP_MM_PER_MM = 1.0
 MAX_GAP_SLICES = 2
 #: Dense spots up to this area (mm^2 in a slice) count as wall calcium, not bone.
 SMALL_DENSE_MM2 = 60.0
+#: The noise level is measured over at most about this many deep coarse blocks of the heart,
+#: spread evenly over it.
+NOISE_MAX_BLOCKS = 12000
 #: A tube shorter than this (mm, along z) is not an aorta.
 AORTA_MIN_LENGTH_MM = 6.0
 
@@ -578,6 +582,9 @@ def _noise_sd(canonical_hu: npt.NDArray[np.generic], factor: int, depth: HeartDe
     # the fine pixels of every deep coarse block, gathered at once: (blocks, factor, factor)
     blocks = canonical_hu[:, : n_y * factor, : n_x * factor].reshape(n_z, n_y, factor, n_x, factor)
     zs, js, is_ = np.nonzero(deep)
+    # some ten thousand blocks (a few hundred thousand pixels) measure the SD as well as all
+    step = max(1, zs.size // NOISE_MAX_BLOCKS)
+    zs, js, is_ = zs[::step], js[::step], is_[::step]
     zs += depth.box[0].start
     js += depth.box[1].start
     is_ += depth.box[2].start
@@ -655,6 +662,28 @@ def _maxima_3d(
     return out
 
 
+def _plane_distances(
+    planes: npt.NDArray[np.bool_], spacing_mm: tuple[float, float]
+) -> npt.NDArray[np.float32]:
+    """The in-plane Euclidean distance transform of every plane of a stack (mm, float32): the
+    second half of the planes on another thread (scipy's transform releases the GIL), the
+    same values as one plane after the other."""
+
+    def transform(stack: npt.NDArray[np.bool_]) -> npt.NDArray[np.float32]:
+        out = np.empty(stack.shape, dtype=np.float32)
+        for k, plane in enumerate(stack):
+            out[k] = ndimage.distance_transform_edt(plane, sampling=spacing_mm)
+        return out
+
+    half = planes.shape[0] // 2
+    if half == 0:
+        return transform(planes)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        second = pool.submit(transform, planes[half:])
+        first = transform(planes[:half])
+        return np.concatenate([first, second.result()])
+
+
 def _tubes(
     coarse: CoarseGrid,
     cavity: npt.NDArray[np.bool_],
@@ -692,13 +721,8 @@ def _tubes(
     r1, c1 = int(rows[-1]) + grow + 1, int(cols[-1]) + grow + 1
     open_tracks: list[dict[str, list[float]]] = []
     done: list[dict[str, list[float]]] = []
-    # in-plane distance maps of every slice at once (slices infinitely far apart)
-    dist_all = np.stack(
-        [
-            np.asarray(ndimage.distance_transform_edt(plane, sampling=(sy, sx)), np.float32)
-            for plane in tissue[:, r0:r1, c0:c1]
-        ]
-    )
+    # in-plane distance maps of every slice (slices infinitely far apart)
+    dist_all = _plane_distances(tissue[:, r0:r1, c0:c1], (sy, sx))
     maxima_by_slice = _maxima_3d(dist_all, lo, hi, cavity[:, r0:r1, c0:c1])
     for z in range(hu.shape[0] - 1, -1, -1):
         found = [(r + r0, c + c0, rad) for r, c, rad in maxima_by_slice.get(z, [])]
@@ -1139,11 +1163,16 @@ def find_anatomy(coarse: CoarseGrid, canonical_hu: npt.NDArray[np.generic]) -> A
         cavity = ~outside_air & (coarse.hu > AIR_HU)
     else:
         cavity = _cavity(lungs, coarse)
-    tissue = _tissue(coarse, lungs, outside_air)
-    spine = _spine_centre(coarse, cavity)
-    tubes = _tubes(coarse, cavity, lungs, outside_air)
-    # the soft tissue opened in-plane: the bodies the aorta enters and the heart is followed in
-    core = _per_slice("erode", tissue, _disk(_opening_px(coarse)))
+    # The aorta search (mostly scipy's distance transforms, which release the GIL) runs beside
+    # the soft-tissue masks on a second core; both are pure functions of the same inputs.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        tubes_found = pool.submit(_tubes, coarse, cavity, lungs, outside_air)
+        tissue = _tissue(coarse, lungs, outside_air)
+        spine = _spine_centre(coarse, cavity)
+        # the soft tissue opened in-plane: the bodies the aorta enters and the heart is
+        # followed in
+        core = _per_slice("erode", tissue, _disk(_opening_px(coarse)))
+        tubes = tubes_found.result()
     descending, ascending = _pick_aortas(tubes, core, spine, coarse)
     if ascending is not None:
         ascending = _until_heart(ascending, core, coarse)
@@ -1170,22 +1199,29 @@ def find_anatomy(coarse: CoarseGrid, canonical_hu: npt.NDArray[np.generic]) -> A
     if not heart.any():
         problems.append("no heart found between the lungs")
     depth = HeartDepth(heart, coarse.spacing_mm)
+    # the two distance trees are built on other threads (scipy releases the GIL) while the
+    # noise is measured
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        heart_distance = pool.submit(SetDistance, heart, coarse.spacing_mm)
+        lung_distance = pool.submit(
+            SetDistance, lungs & _grown_box(heart, coarse, LUNG_WINDOW_MM), coarse.spacing_mm
+        )
+        noise_sd = _noise_sd(canonical_hu, coarse.factor, depth)
+        distances = heart_distance.result(), lung_distance.result()
     return AnatomyMaps(
         lungs=lungs,
         outside_air=outside_air,
         cavity=cavity,
         heart=heart,
         depth_mm=depth,
-        heart_distance=SetDistance(heart, coarse.spacing_mm),
+        heart_distance=distances[0],
         descending=descending,
         ascending=ascending,
         root=root,
         root_radius_mm=root_radius,
         spine_centre=spine,
-        noise_sd_hu=_noise_sd(canonical_hu, coarse.factor, depth),
-        lung_distance=SetDistance(
-            lungs & _grown_box(heart, coarse, LUNG_WINDOW_MM), coarse.spacing_mm
-        ),
+        noise_sd_hu=noise_sd,
+        lung_distance=distances[1],
         root_direction=root_direction,
         problems=tuple(problems),
     )
