@@ -748,20 +748,23 @@ def detect_coronary_calcium(volume: CTVolume, candidates: CandidateSet) -> Coron
         feat = dict(zip(names, [column[k] for column in named], strict=True))
         cz, cj, ci = columns["_z"][k], columns["_j"][k], columns["_i"][k]
         p = np.array([columns["_x_fine"][k] * (sx / f), columns["_y_fine"][k] * (sy / f), cz * sz])
-        label = _decide(
-            cand,
+        label = _wider_than_a_coronary(
+            _decide(
+                cand,
+                feat,
+                maps,
+                frame,
+                p,
+                (cz, cj, ci),
+                coarse,
+                sigma,
+                _lazy_surroundings(volume.hu, cand, pixel_spacing, threshold),
+                np.array([bulk["_run_x"][k], bulk["_run_y"][k], bulk["_run_z"][k]])
+                if "_run_x" in bulk
+                else None,
+                tubes,
+            ),
             feat,
-            maps,
-            frame,
-            p,
-            (cz, cj, ci),
-            coarse,
-            sigma,
-            _lazy_surroundings(volume.hu, cand, pixel_spacing, threshold),
-            np.array([bulk["_run_x"][k], bulk["_run_y"][k], bulk["_run_z"][k]])
-            if "_run_x" in bulk
-            else None,
-            tubes,
         )
         if label.excluded is ExclusionReason.METAL:
             metal_ids.append(cand.lesion_id)
@@ -983,24 +986,10 @@ def _leaves_left_sinus(frame: _Frame, feat: dict[str, float], fat_fraction: floa
     return inner > radius and fat_fraction >= LEFT_OSTIAL_FAT_MIN
 
 
-def _decide(
-    cand: Candidate,
-    feat: dict[str, float],
-    maps: AnatomyMaps,
-    frame: _Frame | None,
-    p: npt.NDArray[np.float64],
-    centre: tuple[float, float, float],
-    coarse: CoarseGrid,
-    sigma: float,
-    surroundings: Callable[[], tuple[float, float]],
-    run: npt.NDArray[np.float64] | None,
-    tubes: tuple[_TubeSlices, _TubeSlices],
-) -> LesionLabel:
-    """The label of one candidate: the first rule that applies (see the module docstring), and
-    no coronary artery for calcium wider than a coronary artery can be."""
-    label = _decide_by_rules(
-        cand, feat, maps, frame, p, centre, coarse, sigma, surroundings, run, tubes
-    )
+def _wider_than_a_coronary(label: LesionLabel, feat: dict[str, float]) -> LesionLabel:
+    """``label``, or an exclusion when it names an artery for calcium wider across its course
+    than a coronary artery can be (:data:`CORONARY_MAX_WIDTH_SD_MM`): a pericardial plate when
+    flat, a calcified lymph node or mass when compact."""
     width = feat.get("width_sd_mm", 0.0)
     if label.artery is None or width <= CORONARY_MAX_WIDTH_SD_MM:
         return label
@@ -1014,7 +1003,7 @@ def _decide(
     )
 
 
-def _decide_by_rules(
+def _decide(
     cand: Candidate,
     feat: dict[str, float],
     maps: AnatomyMaps,
