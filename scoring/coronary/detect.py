@@ -422,6 +422,9 @@ def _anterior_left(
     """The patient's anterior direction made orthogonal to ``axis`` (unit), and the unit vector
     orthogonal to both toward the patient's left."""
     anterior = np.array([0.0, -1.0, 0.0]) - (-axis[1]) * axis
+    if float(np.linalg.norm(anterior)) < 1e-6:
+        # an axis running straight front to back: take the superior direction instead
+        anterior = np.array([0.0, 0.0, 1.0]) - axis[2] * axis
     anterior /= np.linalg.norm(anterior)
     left = np.cross(axis, anterior)
     if left[0] < 0:
